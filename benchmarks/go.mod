@@ -1,0 +1,3 @@
+module github.com/blitzbuy/blitzbuy/benchmarks
+
+go 1.26.8
