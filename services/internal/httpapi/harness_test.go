@@ -1,0 +1,305 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
+	"github.com/blitzbuy/blitzbuy/services/internal/order"
+	"github.com/blitzbuy/blitzbuy/services/internal/publish"
+	"github.com/blitzbuy/blitzbuy/services/internal/ratelimit"
+	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
+	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
+	"github.com/blitzbuy/blitzbuy/services/internal/telemetry"
+)
+
+// apiHarness is the real order API (chi handler, rueidis Lua on the real
+// Redis, franz-go on the real Kafka) behind an httptest server.
+type apiHarness struct {
+	t        testing.TB
+	env      stacktest.Env
+	URL      string
+	Admin    string
+	secret   []byte
+	Redis    rueidis.Client
+	Store    *reservation.Store
+	Producer *publish.Producer
+	Client   *http.Client
+	startOff kadm.ListedOffsets
+}
+
+type harnessOpts struct {
+	rateLimit      int64
+	publishTimeout time.Duration
+	wrapPublisher  func(httpapi.Publisher) httpapi.Publisher
+	afterReserve   func(order.Order)
+}
+
+var saleSeq atomic.Int64
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func newHarness(t testing.TB, o harnessOpts) *apiHarness {
+	t.Helper()
+	env := stacktest.Load(t)
+	if o.publishTimeout == 0 {
+		o.publishTimeout = 5 * time.Second
+	}
+	rdb, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{env.RedisAddr}})
+	if err != nil {
+		t.Fatalf("redis: %v", err)
+	}
+	t.Cleanup(rdb.Close)
+	store, err := reservation.New(rdb, reservation.Config{IdempotencyTTL: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, err := publish.NewProducer(publish.Config{Brokers: env.KafkaBrokers, Topic: "orders", DeliveryTimeout: o.publishTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = prod.Close(ctx)
+	})
+	h := &apiHarness{t: t, env: env, Admin: randHex(16), secret: []byte(randHex(32)), Redis: rdb, Store: store, Producer: prod}
+	h.startOff = h.endOffsets()
+	auth, err := httpapi.NewAuthenticator(string(h.secret), h.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pub httpapi.Publisher = prod
+	if o.wrapPublisher != nil {
+		pub = o.wrapPublisher(prod)
+	}
+	deps := httpapi.Deps{
+		Reserver: store, Publisher: pub, Auth: auth, AfterReserve: o.afterReserve,
+		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Middleware: []func(http.Handler) http.Handler{telemetry.ServerSpans},
+		Ready: map[string]httpapi.Checker{
+			"redis": func(ctx context.Context) error { return rdb.Do(ctx, rdb.B().Ping().Build()).Error() },
+			"kafka": prod.Ping,
+		},
+	}
+	if testing.Verbose() {
+		deps.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if o.rateLimit > 0 {
+		lim, err := ratelimit.New(rdb, o.rateLimit, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deps.Limiter = lim
+	}
+	srv := httptest.NewServer(httpapi.New(deps, httpapi.Options{ReplayWait: o.publishTimeout + 2*time.Second}).Handler())
+	t.Cleanup(srv.Close)
+	h.URL = srv.URL
+	h.Client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxConnsPerHost: 0}}
+	t.Cleanup(h.Client.CloseIdleConnections)
+	return h
+}
+
+// newSale creates a sale with a unique id through the admin API.
+func (h *apiHarness) newSale(stock, limit int64, mutate ...func(map[string]any)) string {
+	h.t.Helper()
+	id := fmt.Sprintf("t%d-%s", saleSeq.Add(1), randHex(4))
+	body := map[string]any{"name": "test sale " + id, "stock": stock, "per_user_limit": limit}
+	for _, m := range mutate {
+		m(body)
+	}
+	resp := h.do("PUT", "/v1/admin/sales/"+id, h.Admin, nil, body)
+	if resp.Status != http.StatusCreated {
+		h.t.Fatalf("create sale: status %d, body %s", resp.Status, resp.Body)
+	}
+	h.t.Cleanup(func() { h.deleteSale(id) })
+	return id
+}
+
+// deleteSale removes every key of a test sale.
+func (h *apiHarness) deleteSale(id string) {
+	ctx := context.Background()
+	var cursor uint64
+	for {
+		e, err := h.Redis.Do(ctx, h.Redis.B().Scan().Cursor(cursor).Match("{sale:"+id+"}*").Count(1000).Build()).AsScanEntry()
+		if err != nil {
+			return
+		}
+		if len(e.Elements) > 0 {
+			h.Redis.Do(ctx, h.Redis.B().Unlink().Key(e.Elements...).Build())
+		}
+		if cursor = e.Cursor; cursor == 0 {
+			break
+		}
+	}
+	h.Redis.Do(ctx, h.Redis.B().Srem().Key("blitzbuy:sales").Member(id).Build())
+}
+
+func (h *apiHarness) token(user string) string {
+	tok, err := httpapi.SignUserToken(h.secret, user, time.Hour)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return tok
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) problem(t testing.TB) httpapi.Problem {
+	t.Helper()
+	var p httpapi.Problem
+	if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("Content-Type %q, want application/problem+json (status %d, body %s)", ct, r.Status, r.Body)
+	}
+	if err := json.Unmarshal(r.Body, &p); err != nil {
+		t.Fatalf("problem body %s: %v", r.Body, err)
+	}
+	if p.Status != r.Status || p.Type == "" || p.Title == "" || p.Detail == "" || p.Code == "" {
+		t.Fatalf("incomplete problem %+v for status %d", p, r.Status)
+	}
+	return p
+}
+
+func (r response) order(t testing.TB) httpapi.OrderResponse {
+	t.Helper()
+	var o httpapi.OrderResponse
+	if err := json.Unmarshal(r.Body, &o); err != nil {
+		t.Fatalf("order body %s: %v", r.Body, err)
+	}
+	return o
+}
+
+// do sends a request; body is JSON-encoded unless it is a string or []byte.
+func (h *apiHarness) do(method, path, bearer string, headers map[string]string, body any) response {
+	h.t.Helper()
+	var rdr io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rdr = strings.NewReader(b)
+	case []byte:
+		rdr = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		rdr = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, h.URL+path, rdr)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	if rdr != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range headers {
+		if v == "" {
+			req.Header.Del(k)
+		} else {
+			req.Header.Set(k, v)
+		}
+	}
+	resp, err := h.Client.Do(req)
+	if err != nil {
+		h.t.Errorf("%s %s: %v", method, path, err)
+		return response{}
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: raw}
+}
+
+// placeOrder posts an order as user with an Idempotency-Key.
+func (h *apiHarness) placeOrder(sale, user, key string, body any) response {
+	return h.do("POST", "/v1/sales/"+sale+"/orders", h.token(user), map[string]string{"Idempotency-Key": key}, body)
+}
+
+func (h *apiHarness) sale(id string) order.Sale {
+	h.t.Helper()
+	r := h.do("GET", "/v1/sales/"+id, "", nil, nil)
+	if r.Status != http.StatusOK {
+		h.t.Fatalf("GET sale %s: %d %s", id, r.Status, r.Body)
+	}
+	var s order.Sale
+	if err := json.Unmarshal(r.Body, &s); err != nil {
+		h.t.Fatal(err)
+	}
+	return s
+}
+
+func (h *apiHarness) endOffsets() kadm.ListedOffsets {
+	h.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(h.env.KafkaBrokers...))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	off, err := kadm.NewClient(cl).ListEndOffsets(ctx, "orders")
+	if err != nil {
+		h.t.Fatalf("list offsets: %v", err)
+	}
+	return off
+}
+
+// published consumes `orders` from the offsets the harness started at until
+// every id in want was seen (or the timeout), and returns how often each
+// order id was seen with its decoded event.
+func (h *apiHarness) published(want map[string]bool, timeout time.Duration) map[string][]order.OrderPlaced {
+	h.t.Helper()
+	offsets := map[string]map[int32]kgo.Offset{"orders": {}}
+	h.startOff.Each(func(o kadm.ListedOffset) { offsets["orders"][o.Partition] = kgo.NewOffset().At(o.Offset) })
+	cl, err := kgo.NewClient(kgo.SeedBrokers(h.env.KafkaBrokers...), kgo.ConsumePartitions(offsets))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	seen := map[string][]order.OrderPlaced{}
+	missing := len(want)
+	for missing > 0 && ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		fs.EachRecord(func(r *kgo.Record) {
+			e, err := order.DecodeOrderPlaced(r.Value)
+			if err != nil {
+				return // other tests' records may share the topic
+			}
+			if want[e.OrderID] && len(seen[e.OrderID]) == 0 {
+				missing--
+			}
+			seen[e.OrderID] = append(seen[e.OrderID], e)
+		})
+	}
+	return seen
+}

@@ -1,0 +1,99 @@
+// Package httpapi is BlitzBuy's REST front door (go-chi): routing, auth,
+// request decoding, and the one place where domain errors become HTTP answers
+// (RFC 9457 problem+json).
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/order"
+)
+
+// Problem is an RFC 9457 problem detail with BlitzBuy's `code` extension.
+type Problem struct {
+	Type   string     `json:"type"`
+	Title  string     `json:"title"`
+	Status int        `json:"status"`
+	Detail string     `json:"detail"`
+	Code   order.Code `json:"code"`
+}
+
+// problemStatus is the one table from error code to HTTP status.
+var problemStatus = map[order.Code]int{
+	order.CodeInvalidRequest:       http.StatusBadRequest,
+	order.CodeUnauthorized:         http.StatusUnauthorized,
+	order.CodeForbidden:            http.StatusForbidden,
+	order.CodeNotFound:             http.StatusNotFound,
+	order.CodeSoldOut:              http.StatusConflict,
+	order.CodePurchaseLimit:        http.StatusConflict,
+	order.CodeSaleNotActive:        http.StatusConflict,
+	order.CodeStockBelowSold:       http.StatusConflict,
+	order.CodeIdempotencyKeyReused: http.StatusUnprocessableEntity,
+	order.CodeRateLimited:          http.StatusTooManyRequests,
+	order.CodeUnavailable:          http.StatusServiceUnavailable,
+	order.CodeInternal:             http.StatusInternalServerError,
+}
+
+var problemTitle = map[order.Code]string{
+	order.CodeInvalidRequest:       "Invalid request",
+	order.CodeUnauthorized:         "Unauthorized",
+	order.CodeForbidden:            "Forbidden",
+	order.CodeNotFound:             "Not found",
+	order.CodeSoldOut:              "Sold out",
+	order.CodePurchaseLimit:        "Purchase limit reached",
+	order.CodeSaleNotActive:        "Sale not active",
+	order.CodeStockBelowSold:       "Stock below sold",
+	order.CodeIdempotencyKeyReused: "Idempotency key reused",
+	order.CodeRateLimited:          "Rate limited",
+	order.CodeUnavailable:          "Service unavailable",
+	order.CodeInternal:             "Internal error",
+}
+
+// ProblemTypeBase prefixes every problem `type`; docs/api.md documents each.
+const ProblemTypeBase = "urn:blitzbuy:problem:"
+
+// retryAfterUnavailable is what a 503 tells clients to wait.
+const retryAfterUnavailable = 1 * time.Second
+
+// writeProblem answers err as problem+json. Errors that are not domain errors
+// become 500 `internal` and their text is logged, never sent.
+func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var de *order.Error
+	if !errors.As(err, &de) {
+		log.ErrorContext(r.Context(), "request failed", "err", err, "path", r.URL.Path)
+		de = &order.Error{Code: order.CodeInternal, Message: "an internal error occurred"}
+	} else if error(de) != err { // a domain answer wrapping an infrastructure cause
+		log.WarnContext(r.Context(), "request degraded", "code", de.Code, "err", err, "path", r.URL.Path)
+	}
+	status, ok := problemStatus[de.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if de.Code == order.CodeUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfterUnavailable/time.Second)))
+	}
+	if de.Code == order.CodeUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="blitzbuy"`)
+	}
+	writeJSON(w, status, "application/problem+json", Problem{
+		Type: ProblemTypeBase + string(de.Code), Title: problemTitle[de.Code], Status: status,
+		Detail: de.Message, Code: de.Code,
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil { // only unsupported types; a programming error
+		http.Error(w, `{"code":"internal"}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

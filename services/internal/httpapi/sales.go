@@ -1,0 +1,123 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/order"
+	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
+)
+
+// SaleRequest is the body of PUT /v1/admin/sales/{saleID}.
+type SaleRequest struct {
+	Name         string     `json:"name"`
+	Stock        *int64     `json:"stock"`
+	PerUserLimit *int64     `json:"per_user_limit"`
+	StartsAt     *time.Time `json:"starts_at"`
+	EndsAt       *time.Time `json:"ends_at"`
+}
+
+func (s *Server) putSale(w http.ResponseWriter, r *http.Request) {
+	saleID := chi.URLParam(r, "saleID")
+	if !order.ValidSaleID(saleID) {
+		s.problem(w, r, order.Errorf(order.CodeInvalidRequest, "sale ids are 1-64 characters of [A-Za-z0-9_-]"))
+		return
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	var req SaleRequest
+	if err := dec.Decode(&req); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.problemStatus(w, r, http.StatusRequestEntityTooLarge, order.Errorf(order.CodeInvalidRequest, "the body exceeds %d bytes", maxBody))
+			return
+		}
+		s.problem(w, r, order.Errorf(order.CodeInvalidRequest, "malformed JSON body: %s", jsonErrorDetail(err)))
+		return
+	}
+	now := s.now().UTC()
+	spec := reservation.SaleSpec{ID: saleID, Name: req.Name, StartsAt: now, EndsAt: req.EndsAt}
+	switch {
+	case req.Name == "" || len(req.Name) > 200:
+		s.problem(w, r, order.Errorf(order.CodeInvalidRequest, "name is required (at most 200 bytes)"))
+		return
+	case req.Stock == nil || *req.Stock < 0 || *req.Stock > 1_000_000_000:
+		s.problem(w, r, order.Errorf(order.CodeInvalidRequest, "stock is required, between 0 and 1000000000"))
+		return
+	case req.PerUserLimit == nil || *req.PerUserLimit < 1:
+		s.problem(w, r, order.Errorf(order.CodeInvalidRequest, "per_user_limit is required and at least 1"))
+		return
+	}
+	spec.Stock, spec.PerUserLimit = *req.Stock, *req.PerUserLimit
+	if req.StartsAt != nil {
+		spec.StartsAt = req.StartsAt.UTC()
+	}
+	if spec.EndsAt != nil {
+		e := spec.EndsAt.UTC()
+		spec.EndsAt = &e
+		if !e.After(spec.StartsAt) {
+			s.problem(w, r, order.Errorf(order.CodeInvalidRequest, "ends_at must be after starts_at"))
+			return
+		}
+	}
+	created, err := s.d.Reserver.UpsertSale(r.Context(), spec)
+	if err != nil {
+		s.problem(w, r, unavailableUnlessDomain(err))
+		return
+	}
+	sale, err := s.d.Reserver.Sale(r.Context(), saleID, s.now())
+	if err != nil {
+		s.problem(w, r, unavailableUnlessDomain(err))
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		w.Header().Set("Location", "/v1/sales/"+saleID)
+	}
+	writeJSON(w, status, "application/json", sale)
+}
+
+func (s *Server) getSale(w http.ResponseWriter, r *http.Request) {
+	saleID := chi.URLParam(r, "saleID")
+	if !order.ValidSaleID(saleID) {
+		s.problem(w, r, order.Errorf(order.CodeNotFound, "no sale %q", saleID))
+		return
+	}
+	sale, err := s.d.Reserver.Sale(r.Context(), saleID, s.now())
+	if errors.Is(err, order.ErrNotFound) {
+		s.problem(w, r, order.Errorf(order.CodeNotFound, "no sale %q", saleID))
+		return
+	}
+	if err != nil {
+		s.problem(w, r, unavailableUnlessDomain(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, "application/json", sale)
+}
+
+func (s *Server) getCounters(w http.ResponseWriter, r *http.Request) {
+	saleID := chi.URLParam(r, "saleID")
+	c, err := s.d.Reserver.Counters(r.Context(), saleID, s.now())
+	if errors.Is(err, order.ErrNotFound) || !order.ValidSaleID(saleID) {
+		s.problem(w, r, order.Errorf(order.CodeNotFound, "no sale %q", saleID))
+		return
+	}
+	if err != nil {
+		s.problem(w, r, unavailableUnlessDomain(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, "application/json", c)
+}
+
+// unavailableUnlessDomain maps infrastructure failures (Redis down) to 503.
+func unavailableUnlessDomain(err error) error {
+	if order.CodeOf(err) == order.CodeInternal {
+		return errors.Join(order.ErrUnavailable, err)
+	}
+	return err
+}

@@ -1,0 +1,148 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/order"
+	"github.com/blitzbuy/blitzbuy/services/internal/ratelimit"
+	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
+)
+
+// Interfaces are declared here, where they are consumed; the adapters
+// (reservation.Store, publish.Producer, ratelimit.Limiter) implement them.
+
+// Reserver is the hot ledger.
+type Reserver interface {
+	Reserve(ctx context.Context, req reservation.Request) (reservation.Result, error)
+	Release(ctx context.Context, o order.Order, mode reservation.ReleaseMode) error
+	Order(ctx context.Context, orderID string) (order.Order, error)
+	Stage(ctx context.Context, orderID string) (reservation.Stage, error)
+	Sale(ctx context.Context, saleID string, now time.Time) (order.Sale, error)
+	UpsertSale(ctx context.Context, spec reservation.SaleSpec) (bool, error)
+	Counters(ctx context.Context, saleID string, now time.Time) (reservation.Counters, error)
+}
+
+// Publisher sends an order's event and waits for the broker's ack.
+type Publisher interface {
+	Publish(ctx context.Context, o order.Order) error
+}
+
+// Limiter rate-limits order requests per user.
+type Limiter interface {
+	Allow(ctx context.Context, userID string) (ratelimit.Decision, error)
+}
+
+// OrderStore is the durable ledger (Postgres); nil until the writer exists.
+// GET /v1/orders/{id} asks it first, then the Redis reservation.
+type OrderStore interface {
+	Order(ctx context.Context, orderID string) (order.Order, error)
+}
+
+// Checker is a readiness probe of one dependency.
+type Checker func(ctx context.Context) error
+
+// Deps are the server's collaborators.
+type Deps struct {
+	Reserver  Reserver
+	Publisher Publisher
+	Limiter   Limiter
+	Orders    OrderStore // optional
+	Auth      *Authenticator
+	Log       *slog.Logger
+	Ready     map[string]Checker
+	// Middleware wraps every route (tracing, metrics); applied outermost first.
+	Middleware []func(http.Handler) http.Handler
+	// AfterReserve is a test hook run after a successful reservation and
+	// before publishing (fault drills kill the process here). Nil in production.
+	AfterReserve func(order.Order)
+}
+
+// Server is the HTTP API.
+type Server struct {
+	d Deps
+	// replayWait bounds how long a replay waits for the original request's
+	// publish outcome.
+	replayWait time.Duration
+	now        func() time.Time
+}
+
+// Options tunes the server.
+type Options struct {
+	// ReplayWait is how long a replayed request may wait for the original
+	// request's in-flight publish (set it above the delivery timeout).
+	ReplayWait time.Duration
+}
+
+// New builds the API.
+func New(d Deps, opt Options) *Server {
+	if opt.ReplayWait <= 0 {
+		opt.ReplayWait = 10 * time.Second
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	return &Server{d: d, replayWait: opt.ReplayWait, now: time.Now}
+}
+
+// maxBody is the largest request body accepted (413 beyond).
+const maxBody = 4 << 10
+
+// Handler returns the routed handler.
+func (s *Server) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	for _, m := range s.d.Middleware {
+		r.Use(m)
+	}
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		s.problem(w, r, order.Errorf(order.CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		s.problem(w, r, order.Errorf(order.CodeInvalidRequest, "method %s not allowed here", r.Method))
+	})
+
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, "application/json", map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", s.ready)
+
+	users := s.d.Auth.middleware(true, false, s.problem)
+	admin := s.d.Auth.middleware(false, true, s.problem)
+	either := s.d.Auth.middleware(true, true, s.problem)
+
+	r.Get("/v1/sales/{saleID}", s.getSale)
+	r.With(users).Post("/v1/sales/{saleID}/orders", s.placeOrder)
+	r.With(either).Get("/v1/orders/{orderID}", s.getOrder)
+	r.With(admin).Put("/v1/admin/sales/{saleID}", s.putSale)
+	r.With(admin).Get("/v1/admin/sales/{saleID}", s.getCounters)
+	return r
+}
+
+func (s *Server) problem(w http.ResponseWriter, r *http.Request, err error) {
+	writeProblem(w, r, s.d.Log, err)
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	status, failed := http.StatusOK, map[string]string{}
+	for name, check := range s.d.Ready {
+		if err := check(ctx); err != nil {
+			status = http.StatusServiceUnavailable
+			failed[name] = "unavailable"
+			s.d.Log.WarnContext(r.Context(), "readiness check failed", "dependency", name, "err", err)
+		} else {
+			failed[name] = "ok"
+		}
+	}
+	if status != http.StatusOK {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, "application/json", failed)
+}

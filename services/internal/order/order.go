@@ -1,0 +1,128 @@
+// Package order holds BlitzBuy's domain: sales, orders, the errors a buyer can
+// meet (each with a stable code), and the OrderPlaced event the API publishes
+// and the writer consumes. It depends on nothing but the standard library.
+package order
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Sale is a limited stock offered in a time window.
+type Sale struct {
+	ID           string     `json:"sale_id"`
+	Name         string     `json:"name"`
+	Stock        int64      `json:"stock"`
+	Remaining    int64      `json:"remaining"`
+	PerUserLimit int64      `json:"per_user_limit"`
+	StartsAt     time.Time  `json:"starts_at"`
+	EndsAt       *time.Time `json:"ends_at"`
+	State        SaleState  `json:"state"`
+}
+
+// SaleState is derived from the window and the remaining stock.
+type SaleState string
+
+// The states a sale moves through.
+const (
+	StateScheduled SaleState = "scheduled"
+	StateActive    SaleState = "active"
+	StateSoldOut   SaleState = "sold_out"
+	StateEnded     SaleState = "ended"
+)
+
+// StateAt derives the sale's state at now.
+func (s Sale) StateAt(now time.Time) SaleState {
+	switch {
+	case now.Before(s.StartsAt):
+		return StateScheduled
+	case s.EndsAt != nil && !now.Before(*s.EndsAt):
+		return StateEnded
+	case s.Remaining <= 0:
+		return StateSoldOut
+	default:
+		return StateActive
+	}
+}
+
+// Status of an order as a buyer sees it.
+type Status string
+
+// Order statuses: pending (reserved in Redis, not yet in Postgres), confirmed
+// (persisted), failed (permanently rejected; its stock was returned).
+const (
+	StatusPending   Status = "pending"
+	StatusConfirmed Status = "confirmed"
+	StatusFailed    Status = "failed"
+)
+
+// Order is one accepted reservation.
+type Order struct {
+	ID             string    `json:"order_id"`
+	SaleID         string    `json:"sale_id"`
+	UserID         string    `json:"user_id"`
+	Quantity       int64     `json:"quantity"`
+	Status         Status    `json:"status"`
+	IdempotencyKey string    `json:"-"`
+	ReservedAt     time.Time `json:"-"`
+}
+
+var saleIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidSaleID reports whether id may name a sale: 1–64 of [A-Za-z0-9_-].
+// Sale ids appear in Redis keys and in order ids, so the set is closed.
+func ValidSaleID(id string) bool { return saleIDPattern.MatchString(id) }
+
+// NewOrderID returns a fresh order id for a sale: "<saleID>.<UUIDv7>". The
+// sale id is part of the id so that GET /v1/orders/{id} can find a pending
+// reservation among its sale's hash-tagged keys without a global index (which
+// would break the one-slot-per-sale rule on Redis Cluster).
+func NewOrderID(saleID string) (string, error) {
+	u, err := uuid.NewV7()
+	if err != nil {
+		return "", fmt.Errorf("order id: %w", err)
+	}
+	return saleID + "." + u.String(), nil
+}
+
+// SaleOfOrder extracts the sale id from an order id made by NewOrderID.
+func SaleOfOrder(orderID string) (string, bool) {
+	sale, rest, ok := strings.Cut(orderID, ".")
+	if !ok || !ValidSaleID(sale) {
+		return "", false
+	}
+	if _, err := uuid.Parse(rest); err != nil || len(rest) != 36 {
+		return "", false
+	}
+	return sale, true
+}
+
+// ValidUserID reports whether a JWT subject may be used as a user id.
+func ValidUserID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidIdempotencyKey reports whether k is 1–255 visible ASCII characters.
+func ValidIdempotencyKey(k string) bool {
+	if len(k) == 0 || len(k) > 255 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}

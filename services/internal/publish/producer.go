@@ -1,0 +1,165 @@
+// Package publish hands reserved orders to Kafka: a franz-go producer that
+// answers only once the broker acknowledged the record (acks=all, idempotent),
+// and a relay that re-publishes reservations left in the outbox by a process
+// that died between reserving and the broker's ack.
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/order"
+)
+
+// Config of the producer. Every option has its reason written next to it.
+type Config struct {
+	Brokers []string
+	Topic   string
+	// DeliveryTimeout bounds how long one record may wait for the broker's ack
+	// (retries included); the HTTP handler answers 503 and releases the
+	// reservation after it. Keep it below the relay threshold.
+	DeliveryTimeout time.Duration
+	// Linger trades latency for batch size. 0 sends at once; concurrent
+	// records still batch while a produce request is in flight.
+	Linger time.Duration
+	// Opts are extra client options (tests, tracing hooks).
+	Opts []kgo.Opt
+}
+
+// Validate reports the first invalid setting.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("publish: no brokers")
+	case c.Topic == "":
+		return errors.New("publish: no topic")
+	case c.DeliveryTimeout < 100*time.Millisecond:
+		return fmt.Errorf("publish: delivery timeout %s too small", c.DeliveryTimeout)
+	}
+	return nil
+}
+
+// Producer publishes OrderPlaced events.
+type Producer struct {
+	cl    *kgo.Client
+	topic string
+	prop  propagation.TextMapPropagator
+}
+
+// NewProducer connects a producer. The client does not dial until first use;
+// Ping checks the broker.
+func NewProducer(cfg Config) (*Producer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.DefaultProduceTopic(cfg.Topic),
+		// An order is accepted only when every in-sync replica has it.
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		// Idempotent writes are franz-go's default (they need acks=all): a retry
+		// after a lost response does not duplicate the record in the log.
+		kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout),
+		kgo.ProduceRequestTimeout(cfg.DeliveryTimeout),
+		kgo.ProducerLinger(cfg.Linger),
+		// Orders are keyed by id: they spread over all partitions (a sale keyed
+		// to one partition would make a single writer the bottleneck).
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
+		// A missing topic is a deployment error: fail fast instead of waiting.
+		kgo.UnknownTopicRetries(3),
+	}, cfg.Opts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	return &Producer{cl: cl, topic: cfg.Topic, prop: otel.GetTextMapPropagator()}, nil
+}
+
+// Record builds the Kafka record of an order's OrderPlaced event, carrying
+// the trace context of ctx in its headers.
+func (p *Producer) Record(ctx context.Context, o order.Order) (*kgo.Record, error) {
+	value, err := order.NewOrderPlaced(o).Encode()
+	if err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	r := &kgo.Record{
+		Topic: p.topic,
+		Key:   []byte(o.ID),
+		Value: value,
+		Headers: []kgo.RecordHeader{
+			{Key: order.HeaderContentType, Value: []byte(order.EventContentType)},
+			{Key: order.HeaderEventType, Value: []byte(order.OrderPlacedType)},
+			{Key: order.HeaderSchemaVersion, Value: []byte(strconv.Itoa(order.OrderPlacedVersion))},
+		},
+	}
+	p.prop.Inject(ctx, HeaderCarrier{r})
+	return r, nil
+}
+
+// Publish sends o's event and waits for the broker's acknowledgement (or the
+// delivery timeout). The wait is not cut short when ctx is cancelled (a client
+// that hangs up must not turn an acknowledged record into a released one).
+func (p *Producer) Publish(ctx context.Context, o order.Order) error {
+	r, err := p.Record(ctx, o)
+	if err != nil {
+		return err
+	}
+	if err := p.cl.ProduceSync(context.WithoutCancel(ctx), r).FirstErr(); err != nil {
+		return fmt.Errorf("publish %s: %w", o.ID, err)
+	}
+	return nil
+}
+
+// Ping checks that a broker answers.
+func (p *Producer) Ping(ctx context.Context) error { return p.cl.Ping(ctx) }
+
+// Close flushes buffered records (bounded by ctx) and closes the client.
+func (p *Producer) Close(ctx context.Context) error {
+	err := p.cl.Flush(ctx)
+	p.cl.Close()
+	return err
+}
+
+// HeaderCarrier adapts a record's headers to OpenTelemetry's TextMapCarrier,
+// so trace context (traceparent, tracestate, baggage) travels with the event.
+type HeaderCarrier struct{ R *kgo.Record }
+
+var _ propagation.TextMapCarrier = HeaderCarrier{}
+
+// Get returns the first header named key.
+func (c HeaderCarrier) Get(key string) string {
+	for _, h := range c.R.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// Set replaces or adds header key.
+func (c HeaderCarrier) Set(key, value string) {
+	for i, h := range c.R.Headers {
+		if h.Key == key {
+			c.R.Headers[i].Value = []byte(value)
+			return
+		}
+	}
+	c.R.Headers = append(c.R.Headers, kgo.RecordHeader{Key: key, Value: []byte(value)})
+}
+
+// Keys lists the header names.
+func (c HeaderCarrier) Keys() []string {
+	keys := make([]string, len(c.R.Headers))
+	for i, h := range c.R.Headers {
+		keys[i] = h.Key
+	}
+	return keys
+}

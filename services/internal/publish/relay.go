@@ -1,0 +1,138 @@
+package publish
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/order"
+)
+
+// Outbox is what the relay needs of the reservation ledger.
+type Outbox interface {
+	SaleIDs(ctx context.Context) ([]string, error)
+	Stale(ctx context.Context, saleID string, cutoff time.Time, limit int64) ([]string, error)
+	Claim(ctx context.Context, saleID, orderID string, lease time.Duration) (order.Order, bool, error)
+	Ack(ctx context.Context, saleID, orderID string) error
+}
+
+// Publisher sends one order's event and waits for the ack.
+type Publisher interface {
+	Publish(ctx context.Context, o order.Order) error
+}
+
+// RelayConfig tunes the relay.
+type RelayConfig struct {
+	// Threshold: a reservation pending longer than this is presumed stranded
+	// (its API process died between reserve and ack). Must exceed the
+	// producer's delivery timeout, so live requests are left alone.
+	Threshold time.Duration
+	// Interval between scans.
+	Interval time.Duration
+	// Lease a relay holds on an order while publishing it; another replica
+	// may take it over once it lapses.
+	Lease time.Duration
+	// Batch is the most orders taken per sale per scan.
+	Batch int64
+}
+
+// Relay re-publishes stranded reservations. Several replicas may run at
+// once: the claim lease keeps them from publishing the same order together,
+// and a duplicate that slips through is harmless (the writer is idempotent).
+type Relay struct {
+	outbox Outbox
+	pub    Publisher
+	cfg    RelayConfig
+	log    *slog.Logger
+	// OnPublished, if set, is called for every order the relay published.
+	OnPublished func(order.Order)
+}
+
+// NewRelay returns a relay.
+func NewRelay(outbox Outbox, pub Publisher, cfg RelayConfig, log *slog.Logger) *Relay {
+	if cfg.Lease <= 0 {
+		cfg.Lease = 30 * time.Second
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 256
+	}
+	return &Relay{outbox: outbox, pub: pub, cfg: cfg, log: log}
+}
+
+// Run scans until ctx is done.
+func (r *Relay) Run(ctx context.Context) {
+	t := time.NewTicker(r.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := r.Scan(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("relay scan failed", "err", err, "published", n)
+			} else if n > 0 {
+				r.log.Info("relay re-published stranded orders", "count", n)
+			}
+		}
+	}
+}
+
+// Scan publishes every order pending longer than the threshold and returns
+// how many it published.
+func (r *Relay) Scan(ctx context.Context) (int, error) {
+	sales, err := r.outbox.SaleIDs(ctx)
+	if err != nil {
+		return 0, err
+	}
+	cutoff := time.Now().Add(-r.cfg.Threshold)
+	var (
+		mu        sync.Mutex
+		published int
+		firstErr  error
+		wg        sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+	}
+	for _, sale := range sales {
+		ids, err := r.outbox.Stale(ctx, sale, cutoff, r.cfg.Batch)
+		if err != nil {
+			fail(err)
+			continue
+		}
+		for _, id := range ids {
+			o, ok, err := r.outbox.Claim(ctx, sale, id, r.cfg.Lease)
+			if err != nil {
+				fail(err)
+				continue
+			}
+			if !ok {
+				continue
+			}
+			wg.Add(1)
+			go func() { // concurrent publishes batch into few produce requests
+				defer wg.Done()
+				if err := r.pub.Publish(ctx, o); err != nil {
+					fail(err) // the lease lapses and a later scan retries
+					return
+				}
+				if err := r.outbox.Ack(ctx, o.SaleID, o.ID); err != nil {
+					fail(err)
+				}
+				mu.Lock()
+				published++
+				mu.Unlock()
+				if r.OnPublished != nil {
+					r.OnPublished(o)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	return published, firstErr
+}

@@ -1,0 +1,48 @@
+-- release.lua — return a reservation's stock (compensation), atomically.
+--
+-- KEYS[1]  {sale:<id>}                 sale hash (remaining)
+-- KEYS[2]  {sale:<id>}:users           per-user held quantity
+-- KEYS[3]  {sale:<id>}:idem:<digest>   the order's idempotency record
+-- KEYS[4]  {sale:<id>}:pending         the outbox
+-- KEYS[5]  {sale:<id>}:order:<id>      the reservation
+-- ARGV[1]  order id
+-- ARGV[2]  mode:
+--   "publish_failed"  the API could not publish it: release only while it is
+--                     still pending and no relay holds a live claim on it; the
+--                     idempotency record is dropped so the client may retry
+--                     with the same key. The reservation is kept as
+--                     "released" (TTL ARGV[3]) so a late duplicate is refused.
+--   "rejected"        the writer rejected it permanently (saga): release it
+--                     unless it is already released/failed/confirmed; the
+--                     order then reads "failed".
+-- ARGV[3]  TTL in seconds for the released/failed reservation record
+--
+-- Returns 1 released, 0 refused (the caller no longer owns it), -1 unknown order.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local o = redis.call('HMGET', KEYS[5], 'status', 'user', 'qty', 'claim_until')
+if not o[1] then
+  return -1
+end
+local status = o[1]
+if ARGV[2] == 'publish_failed' then
+  if status ~= 'pending' then return 0 end
+  if o[4] and tonumber(o[4]) > now then return 0 end
+  redis.call('DEL', KEYS[3])
+  redis.call('HSET', KEYS[5], 'status', 'released')
+elseif ARGV[2] == 'rejected' then
+  if status ~= 'pending' and status ~= 'published' and status ~= 'persisting' then return 0 end
+  redis.call('HSET', KEYS[5], 'status', 'failed')
+else
+  return redis.error_reply('release: unknown mode ' .. tostring(ARGV[2]))
+end
+
+local qty = tonumber(o[3])
+redis.call('HINCRBY', KEYS[1], 'remaining', qty)
+if redis.call('HINCRBY', KEYS[2], o[2], -qty) <= 0 then
+  redis.call('HDEL', KEYS[2], o[2])
+end
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('EXPIRE', KEYS[5], tonumber(ARGV[3]))
+return 1

@@ -1,0 +1,92 @@
+package reservation
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/order"
+)
+
+// SaleSpec is what an admin sets on a sale.
+type SaleSpec struct {
+	ID           string
+	Name         string
+	Stock        int64
+	PerUserLimit int64
+	StartsAt     time.Time
+	EndsAt       *time.Time
+}
+
+// UpsertSale creates the sale (created = true) or updates it; a stock change
+// applies as a delta to the remaining stock and may not go below what is sold.
+func (s *Store) UpsertSale(ctx context.Context, spec SaleSpec) (created bool, err error) {
+	var ends int64
+	if spec.EndsAt != nil {
+		ends = spec.EndsAt.UnixMilli()
+	}
+	k := saleKeys(spec.ID)
+	reply, err := s.upsert.Exec(ctx, s.client, []string{k.sale}, []string{
+		spec.Name, strconv.FormatInt(spec.Stock, 10), strconv.FormatInt(spec.PerUserLimit, 10),
+		strconv.FormatInt(spec.StartsAt.UnixMilli(), 10), strconv.FormatInt(ends, 10),
+	}).AsIntSlice()
+	if err != nil {
+		return false, fmt.Errorf("upsert sale: %w", err)
+	}
+	if reply[0] < 0 {
+		return false, order.Errorf(order.CodeStockBelowSold, "stock %d is below the %d units already sold", spec.Stock, reply[1])
+	}
+	if err := s.client.Do(ctx, s.client.B().Sadd().Key(salesIndex).Member(spec.ID).Build()).Error(); err != nil {
+		return false, fmt.Errorf("index sale: %w", err)
+	}
+	return reply[0] == 1, nil
+}
+
+// Sale reads a sale; order.ErrNotFound when there is none.
+func (s *Store) Sale(ctx context.Context, saleID string, now time.Time) (order.Sale, error) {
+	m, err := s.client.Do(ctx, s.client.B().Hgetall().Key(saleKeys(saleID).sale).Build()).AsStrMap()
+	if err != nil {
+		return order.Sale{}, fmt.Errorf("sale: %w", err)
+	}
+	if len(m) == 0 {
+		return order.Sale{}, order.ErrNotFound
+	}
+	num := func(f string) int64 { n, _ := strconv.ParseInt(m[f], 10, 64); return n }
+	sale := order.Sale{
+		ID: saleID, Name: m["name"], Stock: num("stock"), Remaining: num("remaining"),
+		PerUserLimit: num("limit"), StartsAt: time.UnixMilli(num("starts_ms")).UTC(),
+	}
+	if e := num("ends_ms"); e > 0 {
+		t := time.UnixMilli(e).UTC()
+		sale.EndsAt = &t
+	}
+	sale.State = sale.StateAt(now)
+	return sale, nil
+}
+
+// Counters are a sale's live figures, for operators.
+type Counters struct {
+	order.Sale
+	Sold    int64 `json:"sold"`    // stock - remaining: live reservations (pending or published) and persisted
+	Pending int64 `json:"pending"` // reservations in the outbox (not yet acknowledged by Kafka)
+	Buyers  int64 `json:"buyers"`  // distinct users holding a reservation
+}
+
+// Counters reads a sale and its live counters in one pipelined round trip.
+func (s *Store) Counters(ctx context.Context, saleID string, now time.Time) (Counters, error) {
+	sale, err := s.Sale(ctx, saleID, now)
+	if err != nil {
+		return Counters{}, err
+	}
+	k := saleKeys(saleID)
+	res := s.client.DoMulti(ctx,
+		s.client.B().Zcard().Key(k.pending).Build(),
+		s.client.B().Hlen().Key(k.users).Build())
+	pending, err1 := res[0].AsInt64()
+	buyers, err2 := res[1].AsInt64()
+	if err1 != nil || err2 != nil {
+		return Counters{}, fmt.Errorf("counters: %v %v", err1, err2)
+	}
+	return Counters{Sale: sale, Sold: sale.Stock - sale.Remaining, Pending: pending, Buyers: buyers}, nil
+}
