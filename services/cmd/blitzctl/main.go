@@ -1,6 +1,9 @@
 // Command blitzctl is the operator's and developer's helper:
 //
 //	blitzctl token --user 101 [--ttl 1h]   print a user JWT signed with BLITZBUY_JWT_SECRET
+//	blitzctl demo [--buyers 2000 --stock 100]   run a short flash sale against BLITZBUY_API_URL
+//
+// Settings come from the environment that `go tool task run` writes to .local/env.
 package main
 
 import (
@@ -22,7 +25,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: blitzctl token --user ID [--ttl 1h]")
+		return fmt.Errorf("usage: blitzctl token --user ID [--ttl 1h] | demo [--buyers N --stock N]")
 	}
 	switch args[0] {
 	case "token":
@@ -45,6 +48,8 @@ func run(args []string) error {
 		}
 		fmt.Println(tok)
 		return nil
+	case "demo":
+		return demo(args[1:])
 	default:
 		return fmt.Errorf("unknown command %q", args[0])
 	}

@@ -99,6 +99,7 @@ func run(ctx context.Context) error {
 
 	rdb, err := rueidis.NewClient(rueidis.ClientOption{
 		InitAddress: []string{cfg.RedisAddr},
+		SelectDB:    cfg.RedisDB,
 		// Auto-pipelining: concurrent requests share one connection's writes.
 		// The default already pipelines; say so explicitly.
 		DisableAutoPipelining: false,

@@ -18,6 +18,7 @@ type API struct {
 	HTTPAddr        string        `env:"BLITZBUY_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
 	MetricsAddr     string        `env:"BLITZBUY_METRICS_ADDR" envDefault:"127.0.0.1:9464"`
 	RedisAddr       string        `env:"BLITZBUY_REDIS_ADDR" envDefault:"127.0.0.1:6379"`
+	RedisDB         int           `env:"BLITZBUY_REDIS_DB" envDefault:"0"`
 	KafkaBrokers    []string      `env:"BLITZBUY_KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
 	OrdersTopic     string        `env:"BLITZBUY_ORDERS_TOPIC" envDefault:"orders"`
 	PostgresURL     string        `env:"BLITZBUY_POSTGRES_URL" secret:"true"`

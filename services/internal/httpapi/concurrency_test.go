@@ -92,6 +92,9 @@ func TestConcurrentBuyersNeverOversell(t *testing.T) {
 	if got := h.sale(sale).Remaining; got != 0 {
 		t.Errorf("remaining after the race %d, want 0", got)
 	}
+	if c, err := h.Store.Counters(context.Background(), sale, time.Now()); err != nil || c.Pending != 0 {
+		t.Errorf("outbox holds %d orders after every 202 (err %v), want 0: an acked order must leave it", c.Pending, err)
+	}
 	seen := h.published(orderIDs, 30*time.Second)
 	for id := range orderIDs {
 		if len(seen[id]) != 1 {

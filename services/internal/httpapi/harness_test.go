@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
@@ -42,7 +41,7 @@ type apiHarness struct {
 	Store    *reservation.Store
 	Producer *publish.Producer
 	Client   *http.Client
-	startOff kadm.ListedOffsets
+	tail     *stacktest.Tail
 }
 
 type harnessOpts struct {
@@ -85,7 +84,7 @@ func newHarness(t testing.TB, o harnessOpts) *apiHarness {
 		_ = prod.Close(ctx)
 	})
 	h := &apiHarness{t: t, env: env, Admin: randHex(16), secret: []byte(randHex(32)), Redis: rdb, Store: store, Producer: prod}
-	h.startOff = h.endOffsets()
+	h.tail = stacktest.NewTail(t, env, "orders")
 	auth, err := httpapi.NewAuthenticator(string(h.secret), h.Admin)
 	if err != nil {
 		t.Fatal(err)
@@ -256,50 +255,21 @@ func (h *apiHarness) sale(id string) order.Sale {
 	return s
 }
 
-func (h *apiHarness) endOffsets() kadm.ListedOffsets {
-	h.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(h.env.KafkaBrokers...))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	off, err := kadm.NewClient(cl).ListEndOffsets(ctx, "orders")
-	if err != nil {
-		h.t.Fatalf("list offsets: %v", err)
-	}
-	return off
-}
-
-// published consumes `orders` from the offsets the harness started at until
-// every id in want was seen (or the timeout), and returns how often each
-// order id was seen with its decoded event.
+// published consumes `orders` from where the harness started until every id
+// in want was seen (or the timeout), and returns each order id's events.
 func (h *apiHarness) published(want map[string]bool, timeout time.Duration) map[string][]order.OrderPlaced {
 	h.t.Helper()
-	offsets := map[string]map[int32]kgo.Offset{"orders": {}}
-	h.startOff.Each(func(o kadm.ListedOffset) { offsets["orders"][o.Partition] = kgo.NewOffset().At(o.Offset) })
-	cl, err := kgo.NewClient(kgo.SeedBrokers(h.env.KafkaBrokers...), kgo.ConsumePartitions(offsets))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
 	seen := map[string][]order.OrderPlaced{}
 	missing := len(want)
-	for missing > 0 && ctx.Err() == nil {
-		fs := cl.PollFetches(ctx)
-		fs.EachRecord(func(r *kgo.Record) {
-			e, err := order.DecodeOrderPlaced(r.Value)
-			if err != nil {
-				return // other tests' records may share the topic
-			}
-			if want[e.OrderID] && len(seen[e.OrderID]) == 0 {
-				missing--
-			}
-			seen[e.OrderID] = append(seen[e.OrderID], e)
-		})
-	}
+	h.tail.Read(h.t, timeout, func(r *kgo.Record) {
+		e, err := order.DecodeOrderPlaced(r.Value)
+		if err != nil {
+			return // other tests' records may share the topic
+		}
+		if want[e.OrderID] && len(seen[e.OrderID]) == 0 {
+			missing--
+		}
+		seen[e.OrderID] = append(seen[e.OrderID], e)
+	}, func() bool { return missing == 0 })
 	return seen
 }

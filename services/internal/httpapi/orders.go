@@ -177,6 +177,11 @@ func (s *Server) placeOrder(w http.ResponseWriter, r *http.Request) {
 func (s *Server) publish(ctx context.Context, o order.Order) error {
 	perr := s.d.Publisher.Publish(ctx, o)
 	if perr == nil {
+		// Out of the outbox. Should this fail, the relay re-publishes the order
+		// later: a duplicate the writer absorbs, never a loss.
+		if err := s.d.Reserver.Ack(context.WithoutCancel(ctx), o.SaleID, o.ID); err != nil {
+			s.d.Log.WarnContext(ctx, "ack after publish failed; the relay will re-publish", "order_id", o.ID, "err", err)
+		}
 		return nil
 	}
 	ctx = context.WithoutCancel(ctx)

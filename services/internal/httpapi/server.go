@@ -21,6 +21,7 @@ import (
 type Reserver interface {
 	Reserve(ctx context.Context, req reservation.Request) (reservation.Result, error)
 	Release(ctx context.Context, o order.Order, mode reservation.ReleaseMode) error
+	Ack(ctx context.Context, saleID, orderID string) error
 	Order(ctx context.Context, orderID string) (order.Order, error)
 	Stage(ctx context.Context, orderID string) (reservation.Stage, error)
 	Sale(ctx context.Context, saleID string, now time.Time) (order.Sale, error)
