@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -25,6 +26,7 @@ import (
 	"github.com/blitzbuy/blitzbuy/services/internal/config"
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
+	"github.com/blitzbuy/blitzbuy/services/internal/pgstore"
 	"github.com/blitzbuy/blitzbuy/services/internal/publish"
 	"github.com/blitzbuy/blitzbuy/services/internal/ratelimit"
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
@@ -129,11 +131,22 @@ func run(ctx context.Context) error {
 		return err
 	}
 
+	// The durable ledger answers GET /v1/orders/{id} for confirmed orders.
+	var orders httpapi.OrderStore
+	if cfg.PostgresURL != "" {
+		pool, err := pgxpool.New(ctx, cfg.PostgresURL)
+		if err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
+		defer pool.Close()
+		orders = pgstore.New(pool)
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	deps := httpapi.Deps{
-		Reserver: store, Publisher: producer, Limiter: limiter, Auth: auth, Log: log,
+		Reserver: store, Publisher: producer, Limiter: limiter, Orders: orders, Auth: auth, Log: log,
 		Ready: map[string]httpapi.Checker{
 			"redis": func(ctx context.Context) error { return rdb.Do(ctx, rdb.B().Ping().Build()).Error() },
 			"kafka": producer.Ping,

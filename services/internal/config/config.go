@@ -94,3 +94,42 @@ func Masked(cfg any) []any {
 	}
 	return out
 }
+
+// Writer is order-writer's configuration.
+type Writer struct {
+	MetricsAddr    string        `env:"BLITZBUY_METRICS_ADDR" envDefault:"127.0.0.1:9465"`
+	RedisAddr      string        `env:"BLITZBUY_REDIS_ADDR" envDefault:"127.0.0.1:6379"`
+	RedisDB        int           `env:"BLITZBUY_REDIS_DB" envDefault:"0"`
+	KafkaBrokers   []string      `env:"BLITZBUY_KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
+	OrdersTopic    string        `env:"BLITZBUY_ORDERS_TOPIC" envDefault:"orders"`
+	DLQTopic       string        `env:"BLITZBUY_DLQ_TOPIC" envDefault:"orders.dlq"`
+	Group          string        `env:"BLITZBUY_WRITER_GROUP" envDefault:"order-writer"`
+	PostgresURL    string        `env:"BLITZBUY_POSTGRES_URL,required" secret:"true"`
+	PostgresConns  int32         `env:"BLITZBUY_POSTGRES_MAX_CONNS" envDefault:"4"`
+	BatchSize      int           `env:"BLITZBUY_WRITER_BATCH_SIZE" envDefault:"5000"`
+	BatchWait      time.Duration `env:"BLITZBUY_WRITER_BATCH_WAIT" envDefault:"20ms"`
+	BackoffMin     time.Duration `env:"BLITZBUY_WRITER_BACKOFF_MIN" envDefault:"1s"`
+	BackoffMax     time.Duration `env:"BLITZBUY_WRITER_BACKOFF_MAX" envDefault:"30s"`
+	ShutdownGrace  time.Duration `env:"BLITZBUY_SHUTDOWN_TIMEOUT" envDefault:"30s"`
+	IdempotencyTTL time.Duration `env:"BLITZBUY_IDEMPOTENCY_TTL" envDefault:"24h"`
+	LogLevel       string        `env:"BLITZBUY_LOG_LEVEL" envDefault:"info"`
+}
+
+// LoadWriter reads the writer's configuration from the environment.
+func LoadWriter() (Writer, error) {
+	var c Writer
+	if err := env.Parse(&c); err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	var errs []error
+	if c.BatchSize < 1 || c.BatchWait <= 0 {
+		errs = append(errs, errors.New("BLITZBUY_WRITER_BATCH_SIZE must be >= 1 and BLITZBUY_WRITER_BATCH_WAIT > 0"))
+	}
+	if c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin {
+		errs = append(errs, errors.New("BLITZBUY_WRITER_BACKOFF_MIN must be > 0 and <= BLITZBUY_WRITER_BACKOFF_MAX"))
+	}
+	if c.IdempotencyTTL < 24*time.Hour {
+		errs = append(errs, ErrIdempotencyTTL)
+	}
+	return c, errors.Join(errs...)
+}

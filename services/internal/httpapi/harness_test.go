@@ -41,6 +41,7 @@ type apiHarness struct {
 	Store    *reservation.Store
 	Producer *publish.Producer
 	Client   *http.Client
+	handler  http.Handler
 	tail     *stacktest.Tail
 }
 
@@ -112,7 +113,8 @@ func newHarness(t testing.TB, o harnessOpts) *apiHarness {
 		}
 		deps.Limiter = lim
 	}
-	srv := httptest.NewServer(httpapi.New(deps, httpapi.Options{ReplayWait: o.publishTimeout + 2*time.Second}).Handler())
+	h.handler = httpapi.New(deps, httpapi.Options{ReplayWait: o.publishTimeout + 2*time.Second}).Handler()
+	srv := httptest.NewServer(h.handler)
 	t.Cleanup(srv.Close)
 	h.URL = srv.URL
 	h.Client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxConnsPerHost: 0}}

@@ -263,8 +263,12 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
 func (s *Server) lookupOrder(ctx context.Context, id string) (order.Order, error) {
 	if s.d.Orders != nil {
 		o, err := s.d.Orders.Order(ctx, id)
-		if err == nil || !errors.Is(err, order.ErrNotFound) {
-			return o, err
+		switch {
+		case err == nil:
+			return o, nil
+		case !errors.Is(err, order.ErrNotFound):
+			// The database is unwell: the reservation still knows the order.
+			s.d.Log.WarnContext(ctx, "order lookup in postgres failed; asking redis", "order_id", id, "err", err)
 		}
 	}
 	return s.d.Reserver.Order(ctx, id)

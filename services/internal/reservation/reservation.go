@@ -48,6 +48,7 @@ type Store struct {
 	ttl    int64 // seconds
 
 	reserve, release, ack, claim, upsert *rueidis.Lua
+	persistClaim, confirm                *rueidis.Lua
 }
 
 // New returns a Store over client.
@@ -63,6 +64,9 @@ func New(client rueidis.Client, cfg Config) (*Store, error) {
 		ack:     rueidis.NewLuaScript(ackLua),
 		claim:   rueidis.NewLuaScript(claimLua),
 		upsert:  rueidis.NewLuaScript(upsertSaleLua),
+
+		persistClaim: rueidis.NewLuaScript(persistClaimLua),
+		confirm:      rueidis.NewLuaScript(confirmLua),
 	}, nil
 }
 

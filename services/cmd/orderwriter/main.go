@@ -1,0 +1,175 @@
+// Command orderwriter persists OrderPlaced events from Kafka into PostgreSQL
+// (the write-behind half of BlitzBuy).
+//
+//	orderwriter            migrate, then consume until SIGTERM
+//	orderwriter migrate    apply the schema migrations and exit
+//	orderwriter -healthcheck   GET /healthz on the metrics listener (containers)
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/rueidis"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/config"
+	"github.com/blitzbuy/blitzbuy/services/internal/pgstore"
+	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
+	"github.com/blitzbuy/blitzbuy/services/internal/telemetry"
+	"github.com/blitzbuy/blitzbuy/services/internal/writer"
+)
+
+var version = "dev"
+
+func main() {
+	healthcheck := flag.Bool("healthcheck", false, "GET /healthz on BLITZBUY_METRICS_ADDR and exit 0 when it answers 200")
+	flag.Parse()
+	if *healthcheck {
+		os.Exit(probe())
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, flag.Args()); err != nil {
+		fmt.Fprintln(os.Stderr, "orderwriter:", err)
+		os.Exit(1)
+	}
+}
+
+func probe() int {
+	addr := os.Getenv("BLITZBUY_METRICS_ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:9465"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 1
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + "/healthz")
+	if err != nil {
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 1
+	}
+	return 0
+}
+
+func run(ctx context.Context, args []string) error {
+	cfg, err := config.LoadWriter()
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return fmt.Errorf("BLITZBUY_LOG_LEVEL: %w", err)
+	}
+	log := telemetry.NewLogger(os.Stdout, level, "order-writer")
+	log.Info("starting", append([]any{"version", version}, config.Masked(cfg)...)...)
+
+	v, err := migrateWithRetry(ctx, cfg.PostgresURL, log)
+	if err != nil {
+		return err
+	}
+	log.Info("schema migrated", "version", v)
+	if len(args) > 0 && args[0] == "migrate" {
+		return nil
+	}
+
+	poolCfg, err := pgxpool.ParseConfig(cfg.PostgresURL)
+	if err != nil {
+		return fmt.Errorf("BLITZBUY_POSTGRES_URL: %w", err)
+	}
+	poolCfg.MaxConns = cfg.PostgresConns
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	defer pool.Close()
+
+	rdb, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{cfg.RedisAddr}, SelectDB: cfg.RedisDB})
+	if err != nil {
+		return fmt.Errorf("redis %s: %w", cfg.RedisAddr, err)
+	}
+	defer rdb.Close()
+	ledger, err := reservation.New(rdb, reservation.Config{IdempotencyTTL: cfg.IdempotencyTTL})
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	w, err := writer.New(writer.Config{
+		Brokers: cfg.KafkaBrokers, Topic: cfg.OrdersTopic, DLQTopic: cfg.DLQTopic, Group: cfg.Group,
+		BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait, BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax,
+		ShutdownGrace: cfg.ShutdownGrace,
+	}, pgstore.New(pool), ledger, writer.NewMetrics(reg), log)
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, r *http.Request) {
+		if !w.Ready() {
+			http.Error(rw, "retrying a failed batch (see logs)", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = rw.Write([]byte("ok\n"))
+	})
+	srv := &http.Server{Addr: cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.MetricsAddr, err)
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener", "err", err)
+		}
+	}()
+	lagCtx, stopLag := context.WithCancel(ctx)
+	defer stopLag()
+	go w.ReportLag(lagCtx, 5*time.Second)
+
+	log.Info("consuming", "topic", cfg.OrdersTopic, "group", cfg.Group, "metrics", ln.Addr().String())
+	err = w.Run(ctx)
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	log.Info("stopped", "err", err)
+	return err
+}
+
+// migrateWithRetry waits for the database at start (it may still be coming up).
+func migrateWithRetry(ctx context.Context, url string, log *slog.Logger) (int32, error) {
+	for attempt := 1; ; attempt++ {
+		v, err := pgstore.Migrate(ctx, url)
+		if err == nil || attempt >= 30 || ctx.Err() != nil {
+			return v, err
+		}
+		log.Warn("migration failed, retrying", "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}

@@ -1,0 +1,150 @@
+// Package pgstore is BlitzBuy's durable ledger in PostgreSQL (pgx): the
+// schema and its migrations (embedded, applied with tern), the idempotent
+// batch insert the writer uses, and the order reads of the API.
+package pgstore
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/tern/v2/migrate"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/order"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrate applies every pending migration. tern takes an advisory lock, so
+// several writers starting at once migrate exactly once.
+func Migrate(ctx context.Context, url string) (version int32, err error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, fmt.Errorf("migrate: connect: %w", err)
+	}
+	defer conn.Close(context.Background())
+	m, err := migrate.NewMigrator(ctx, conn, "schema_version")
+	if err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return 0, err
+	}
+	if err := m.LoadMigrations(sub); err != nil {
+		return 0, fmt.Errorf("migrate: load: %w", err)
+	}
+	if err := m.Migrate(ctx); err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	return m.GetCurrentVersion(ctx)
+}
+
+// Store reads and writes orders.
+type Store struct{ pool *pgxpool.Pool }
+
+// New returns a Store over pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Row is one order as the writer persists it.
+type Row struct {
+	order.OrderPlaced
+	TraceID string
+}
+
+// InsertResult tells what a batch insert did.
+type InsertResult struct {
+	Inserted   []string // order ids written now
+	Duplicates []string // order ids already present (redelivery, relay re-publish)
+}
+
+// InsertBatch writes rows in one transaction with one statement:
+// INSERT … SELECT FROM unnest(…) ON CONFLICT (order_id) DO NOTHING. Rows that
+// were already there are reported as duplicates. Any other constraint
+// violation fails the whole batch with a *pgconn.PgError; the caller isolates
+// the offending rows (InsertOne).
+func (s *Store) InsertBatch(ctx context.Context, rows []Row) (InsertResult, error) {
+	n := len(rows)
+	ids, sales, users, keys, traces := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	qty, reserved := make([]int64, n), make([]time.Time, n)
+	for i, r := range rows {
+		ids[i], sales[i], users[i], keys[i], traces[i] = r.OrderID, r.SaleID, r.UserID, r.IdempotencyKey, r.TraceID
+		qty[i], reserved[i] = r.Quantity, r.ReservedAt
+	}
+	var res InsertResult
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		got, err := tx.Query(ctx, `
+INSERT INTO orders (order_id, sale_id, user_id, quantity, idempotency_key, reserved_at, trace_id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[])
+ON CONFLICT (order_id) DO NOTHING
+RETURNING order_id`, ids, sales, users, qty, keys, reserved, traces)
+		if err != nil {
+			return err
+		}
+		inserted, err := pgx.CollectRows(got, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		res.Inserted = inserted
+		return nil
+	})
+	if err != nil {
+		return InsertResult{}, err
+	}
+	if len(res.Inserted) < n {
+		done := make(map[string]bool, len(res.Inserted))
+		for _, id := range res.Inserted {
+			done[id] = true
+		}
+		for _, id := range ids {
+			if !done[id] {
+				res.Duplicates = append(res.Duplicates, id)
+				done[id] = true // an id twice in one batch is one duplicate
+			}
+		}
+	}
+	return res, nil
+}
+
+// InsertOne writes one row on its own (used to isolate a row that breaks a
+// batch); inserted is false when the order id was already present.
+func (s *Store) InsertOne(ctx context.Context, r Row) (inserted bool, err error) {
+	tag, err := s.pool.Exec(ctx, `
+INSERT INTO orders (order_id, sale_id, user_id, quantity, idempotency_key, reserved_at, trace_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (order_id) DO NOTHING`, r.OrderID, r.SaleID, r.UserID, r.Quantity, r.IdempotencyKey, r.ReservedAt, r.TraceID)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// Order reads a persisted order; order.ErrNotFound when there is none.
+func (s *Store) Order(ctx context.Context, orderID string) (order.Order, error) {
+	var o order.Order
+	var status string
+	err := s.pool.QueryRow(ctx, `
+SELECT order_id, sale_id, user_id, quantity, idempotency_key, status, reserved_at
+FROM orders WHERE order_id = $1`, orderID).Scan(&o.ID, &o.SaleID, &o.UserID, &o.Quantity, &o.IdempotencyKey, &status, &o.ReservedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return order.Order{}, order.ErrNotFound
+	}
+	if err != nil {
+		return order.Order{}, fmt.Errorf("order %s: %w", orderID, err)
+	}
+	o.Status = order.Status(status)
+	return o, nil
+}
+
+// Persisted sums a sale's confirmed quantity (I1, I5 checks).
+func (s *Store) Persisted(ctx context.Context, saleID string) (orders, units int64, err error) {
+	err = s.pool.QueryRow(ctx, `
+SELECT count(*), coalesce(sum(quantity), 0) FROM orders WHERE sale_id = $1 AND status = 'confirmed'`, saleID).Scan(&orders, &units)
+	return orders, units, err
+}

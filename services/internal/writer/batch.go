@@ -1,0 +1,205 @@
+package writer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/order"
+	"github.com/blitzbuy/blitzbuy/services/internal/pgstore"
+	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
+)
+
+// DLQ reasons (the `reason` header and the metric label).
+const (
+	ReasonMalformed      = "malformed"
+	ReasonUnknownSchema  = "unknown_schema"
+	ReasonInvalid        = "invalid"
+	ReasonConstraint     = "constraint_violation"
+	reasonSkipReleased   = "released"
+	reasonSkipCompensate = "failed"
+)
+
+type poison struct {
+	rec    *kgo.Record
+	reason string
+	err    error
+}
+
+type item struct {
+	rec *kgo.Record
+	ev  order.OrderPlaced
+}
+
+// process runs one attempt over a batch. It returns an error only for
+// transient failures (the whole batch is retried; every step is idempotent).
+func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, firstFailure time.Time) error {
+	var bad []poison
+	items := make([]item, 0, len(recs))
+	seen := make(map[string]bool, len(recs))
+	for _, r := range recs {
+		ev, err := order.DecodeOrderPlaced(r.Value)
+		if err != nil {
+			bad = append(bad, poison{rec: r, reason: decodeReason(err), err: err})
+			continue
+		}
+		if seen[ev.OrderID] { // the relay and the API both published it
+			w.m.duplicates.Inc()
+			continue
+		}
+		seen[ev.OrderID] = true
+		items = append(items, item{rec: r, ev: ev})
+	}
+
+	// Claim the reservations so the API can no longer release them; skip the
+	// ones it released (their buyers heard 503) or that were compensated.
+	refs := make([]reservation.Ref, len(items))
+	for i, it := range items {
+		refs[i] = reservation.Ref{SaleID: it.ev.SaleID, OrderID: it.ev.OrderID}
+	}
+	claims, err := w.ledger.ClaimForPersist(ctx, refs)
+	if err != nil {
+		return &transientError{"redis", err}
+	}
+	rows := make([]pgstore.Row, 0, len(items))
+	keep := items[:0]
+	for i, it := range items {
+		switch claims[i] {
+		case reservation.PersistReleased, reservation.PersistFailed:
+			w.m.skipped.WithLabelValues(claims[i]).Inc()
+			w.log.Info("not persisting an order its reservation no longer backs", "order_id", it.ev.OrderID, "stage", claims[i])
+			continue
+		}
+		keep = append(keep, it)
+		rows = append(rows, pgstore.Row{OrderPlaced: it.ev, TraceID: traceID(it.rec)})
+	}
+	items = keep
+
+	var persisted []reservation.Ref
+	var rejected []poison
+	var rejectedItems []item
+	if len(rows) > 0 {
+		t0 := time.Now()
+		res, err := w.store.InsertBatch(ctx, rows)
+		w.m.insertSeconds.Observe(time.Since(t0).Seconds())
+		switch {
+		case err == nil:
+			w.m.inserted.Add(float64(len(res.Inserted)))
+			w.m.duplicates.Add(float64(len(res.Duplicates)))
+			for _, it := range items {
+				persisted = append(persisted, reservation.Ref{SaleID: it.ev.SaleID, OrderID: it.ev.OrderID})
+			}
+		case isPermanent(err):
+			// One row breaks the batch: find it, write the others one by one.
+			for _, it := range items {
+				row := pgstore.Row{OrderPlaced: it.ev, TraceID: traceID(it.rec)}
+				ins, err := w.store.InsertOne(ctx, row)
+				switch {
+				case err == nil:
+					if ins {
+						w.m.inserted.Inc()
+					} else {
+						w.m.duplicates.Inc()
+					}
+					persisted = append(persisted, reservation.Ref{SaleID: it.ev.SaleID, OrderID: it.ev.OrderID})
+				case isPermanent(err):
+					rejected = append(rejected, poison{rec: it.rec, reason: ReasonConstraint, err: err})
+					rejectedItems = append(rejectedItems, it)
+				default:
+					return &transientError{transientReason(err), err}
+				}
+			}
+		default:
+			return &transientError{transientReason(err), err}
+		}
+	}
+
+	if err := w.ledger.Confirm(ctx, persisted); err != nil {
+		return &transientError{"redis", err}
+	}
+	// Saga: a valid order the database refuses for good gives its stock back.
+	for _, it := range rejectedItems {
+		o := order.Order{ID: it.ev.OrderID, SaleID: it.ev.SaleID, UserID: it.ev.UserID,
+			Quantity: it.ev.Quantity, IdempotencyKey: it.ev.IdempotencyKey}
+		err := w.ledger.Release(ctx, o, reservation.ReleaseRejected)
+		switch {
+		case err == nil:
+			w.m.compensations.Inc()
+			w.log.Warn("order rejected by the database; reservation released", "order_id", o.ID)
+		case errors.Is(err, reservation.ErrNotOwned), errors.Is(err, order.ErrNotFound):
+			// already compensated (a retried batch), or no reservation to return
+		default:
+			return &transientError{"redis", err}
+		}
+	}
+	if err := w.deadLetter(ctx, append(bad, rejected...), attempt, firstFailure); err != nil {
+		return &transientError{"kafka", err}
+	}
+	now := w.now()
+	for _, it := range items {
+		w.m.persistLatency.Observe(now.Sub(it.ev.ReservedAt).Seconds())
+	}
+	return nil
+}
+
+func decodeReason(err error) string {
+	switch {
+	case errors.Is(err, order.ErrUnknownEventSchema):
+		return ReasonUnknownSchema
+	case errors.Is(err, order.ErrInvalidEvent):
+		return ReasonInvalid
+	default:
+		return ReasonMalformed
+	}
+}
+
+// Dead-letter headers: why, from where, and how hard we tried.
+const (
+	HeaderReason          = "dlq-reason"
+	HeaderError           = "dlq-error"
+	HeaderSourceTopic     = "dlq-source-topic"
+	HeaderSourcePartition = "dlq-source-partition"
+	HeaderSourceOffset    = "dlq-source-offset"
+	HeaderAttempts        = "dlq-attempts"
+	HeaderFirstFailure    = "dlq-first-failure"
+)
+
+// deadLetter copies poison records to the DLQ with the reason in headers and
+// waits for the broker's ack; only then may their offsets be committed.
+func (w *Writer) deadLetter(ctx context.Context, bad []poison, attempt int, firstFailure time.Time) error {
+	if len(bad) == 0 {
+		return nil
+	}
+	if firstFailure.IsZero() {
+		firstFailure = w.now()
+	}
+	out := make([]*kgo.Record, len(bad))
+	for i, p := range bad {
+		msg := p.err.Error()
+		if len(msg) > 1024 {
+			msg = msg[:1024]
+		}
+		hs := append([]kgo.RecordHeader{}, p.rec.Headers...)
+		hs = append(hs,
+			kgo.RecordHeader{Key: HeaderReason, Value: []byte(p.reason)},
+			kgo.RecordHeader{Key: HeaderError, Value: []byte(msg)},
+			kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(p.rec.Topic)},
+			kgo.RecordHeader{Key: HeaderSourcePartition, Value: []byte(itoa(int64(p.rec.Partition)))},
+			kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(itoa(p.rec.Offset))},
+			kgo.RecordHeader{Key: HeaderAttempts, Value: []byte(itoa(int64(attempt)))},
+			kgo.RecordHeader{Key: HeaderFirstFailure, Value: []byte(firstFailure.UTC().Format(time.RFC3339Nano))},
+		)
+		out[i] = &kgo.Record{Topic: w.cfg.DLQTopic, Key: p.rec.Key, Value: p.rec.Value, Headers: hs}
+	}
+	if err := w.cl.ProduceSync(ctx, out...).FirstErr(); err != nil {
+		return fmt.Errorf("dead-letter: %w", err)
+	}
+	for _, p := range bad {
+		w.m.dlq.WithLabelValues(p.reason).Inc()
+		w.log.Warn("record dead-lettered", "reason", p.reason, "partition", p.rec.Partition, "offset", p.rec.Offset, "err", p.err)
+	}
+	return nil
+}

@@ -1,0 +1,266 @@
+// Package writer is the write-behind half of BlitzBuy: a franz-go group
+// consumer on `orders` that persists OrderPlaced events into PostgreSQL in
+// idempotent batches, retries transient failures forever with exponential
+// backoff, dead-letters poison records with the reason in headers, and
+// compensates valid orders that are permanently rejected. Offsets are
+// committed only after the rows they carry are committed (or dead-lettered).
+package writer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/order"
+	"github.com/blitzbuy/blitzbuy/services/internal/pgstore"
+	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
+)
+
+// Store is the durable ledger.
+type Store interface {
+	InsertBatch(ctx context.Context, rows []pgstore.Row) (pgstore.InsertResult, error)
+	InsertOne(ctx context.Context, r pgstore.Row) (bool, error)
+}
+
+// Ledger is the hot ledger (Redis), for the claim/confirm handshake and
+// compensation.
+type Ledger interface {
+	ClaimForPersist(ctx context.Context, refs []reservation.Ref) ([]string, error)
+	Confirm(ctx context.Context, refs []reservation.Ref) error
+	Release(ctx context.Context, o order.Order, mode reservation.ReleaseMode) error
+}
+
+// Config of the writer.
+type Config struct {
+	Brokers  []string
+	Topic    string // orders
+	DLQTopic string // orders.dlq
+	Group    string // consumer group id
+	// BatchSize and BatchWait bound a batch: up to BatchSize records, or
+	// whatever arrived within BatchWait of the first one.
+	BatchSize int
+	BatchWait time.Duration
+	// BackoffMin/BackoffMax bound the exponential retry delay (1 s … 30 s).
+	BackoffMin, BackoffMax time.Duration
+	// ShutdownGrace bounds how long the batch in hand may take once Run's
+	// context is cancelled.
+	ShutdownGrace time.Duration
+	// Opts are extra client options (tests, tracing and metrics hooks).
+	Opts []kgo.Opt
+}
+
+// Validate reports the first invalid setting.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("writer: no brokers")
+	case c.Topic == "" || c.DLQTopic == "" || c.Group == "":
+		return errors.New("writer: topic, DLQ topic and group are required")
+	case c.BatchSize < 1 || c.BatchWait <= 0:
+		return fmt.Errorf("writer: batch size %d / wait %s", c.BatchSize, c.BatchWait)
+	case c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin:
+		return fmt.Errorf("writer: backoff %s…%s", c.BackoffMin, c.BackoffMax)
+	}
+	return nil
+}
+
+// Writer consumes, persists, dead-letters and compensates.
+type Writer struct {
+	cfg    Config
+	cl     *kgo.Client
+	store  Store
+	ledger Ledger
+	m      *Metrics
+	log    *slog.Logger
+	ready  atomic.Bool
+	now    func() time.Time
+}
+
+// New connects the consumer (auto-commit off, rebalances blocked while a
+// batch is in hand) and the DLQ producer (one client does both).
+func New(cfg Config, store Store, ledger Ledger, m *Metrics, log *slog.Logger) (*Writer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = 30 * time.Second
+	}
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// At-least-once: offsets are committed by hand after the work, and a
+		// rebalance cannot take partitions away in the middle of a batch.
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.FetchMaxWait(cfg.BatchWait),
+		// The DLQ gets the same durability as orders.
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.DefaultProduceTopic(cfg.DLQTopic),
+	}, cfg.Opts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("writer: %w", err)
+	}
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	w := &Writer{cfg: cfg, cl: cl, store: store, ledger: ledger, m: m, log: log, now: time.Now}
+	w.ready.Store(true)
+	return w, nil
+}
+
+// Client exposes the Kafka client (lag reporting, readiness).
+func (w *Writer) Client() *kgo.Client { return w.cl }
+
+// Ready is false while the writer is retrying a failure (database down…).
+func (w *Writer) Ready() bool { return w.ready.Load() }
+
+// Run consumes until ctx is cancelled, then finishes the batch in hand,
+// commits it and leaves the group.
+func (w *Writer) Run(ctx context.Context) error {
+	defer w.cl.CloseAllowingRebalance() // leaves the group
+	for {
+		recs, err := w.poll(ctx)
+		if err != nil {
+			return err
+		}
+		if len(recs) > 0 {
+			// The batch in hand is finished even when shutdown has begun.
+			work, cancel := context.WithCancel(context.WithoutCancel(ctx))
+			stop := context.AfterFunc(ctx, func() {
+				time.AfterFunc(w.cfg.ShutdownGrace, cancel)
+			})
+			err := w.handle(work, recs)
+			stop()
+			cancel()
+			if err != nil {
+				return err // only when the grace period ran out: nothing committed, redelivered later
+			}
+		}
+		w.cl.AllowRebalance()
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// poll gathers up to BatchSize records, waiting at most BatchWait after the
+// first arrived.
+func (w *Writer) poll(ctx context.Context) ([]*kgo.Record, error) {
+	var recs []*kgo.Record
+	var deadline time.Time
+	for len(recs) < w.cfg.BatchSize {
+		pctx := ctx
+		var cancel context.CancelFunc = func() {}
+		if !deadline.IsZero() {
+			left := time.Until(deadline)
+			if left <= 0 {
+				break
+			}
+			pctx, cancel = context.WithTimeout(ctx, left)
+		}
+		fs := w.cl.PollRecords(pctx, w.cfg.BatchSize-len(recs))
+		cancel()
+		if fs.IsClientClosed() {
+			return nil, errors.New("writer: client closed")
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				w.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
+			}
+		})
+		recs = append(recs, fs.Records()...)
+		if ctx.Err() != nil {
+			break
+		}
+		if len(recs) > 0 && deadline.IsZero() {
+			deadline = time.Now().Add(w.cfg.BatchWait)
+		}
+	}
+	return recs, nil
+}
+
+// handle processes a batch until it succeeds (retrying transient failures
+// with backoff), then commits its offsets.
+func (w *Writer) handle(ctx context.Context, recs []*kgo.Record) error {
+	w.m.consumed.Add(float64(len(recs)))
+	w.m.batchSize.Observe(float64(len(recs)))
+	var first time.Time
+	for attempt := 1; ; attempt++ {
+		err := w.process(ctx, recs, attempt, first)
+		if err == nil {
+			break
+		}
+		if first.IsZero() {
+			first = w.now()
+		}
+		reason := transientReason(err)
+		w.m.retries.WithLabelValues(reason).Inc()
+		w.ready.Store(false)
+		w.m.outage.Set(1)
+		delay := backoff(attempt, w.cfg.BackoffMin, w.cfg.BackoffMax)
+		w.log.Warn("batch failed, retrying", "reason", reason, "attempt", attempt, "retry_in", delay.String(), "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("writer: gave up on a batch at shutdown: %w", err)
+		case <-time.After(delay):
+		}
+	}
+	w.ready.Store(true)
+	w.m.outage.Set(0)
+	for attempt := 1; ; attempt++ {
+		err := w.cl.CommitRecords(ctx, recs...)
+		if err == nil {
+			return nil
+		}
+		w.m.retries.WithLabelValues("commit").Inc()
+		delay := backoff(attempt, w.cfg.BackoffMin, w.cfg.BackoffMax)
+		w.log.Warn("offset commit failed, retrying", "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("writer: commit at shutdown: %w", err) // rows are in: redelivery is a no-op
+		case <-time.After(delay):
+		}
+	}
+}
+
+// backoff is min·2^(attempt-1) capped at max, with "equal jitter": a random
+// point in the upper half, so a fleet of writers does not retry in lockstep.
+func backoff(attempt int, min, max time.Duration) time.Duration {
+	d := max
+	if attempt < 32 {
+		if e := min << (attempt - 1); e > 0 && e < max {
+			d = e
+		}
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// traceID extracts the trace id from a W3C traceparent header.
+func traceID(r *kgo.Record) string {
+	tp := header(r, "traceparent")
+	if len(tp) == 55 && tp[2] == '-' && tp[35] == '-' {
+		return tp[3:35]
+	}
+	return ""
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
