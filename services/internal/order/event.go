@@ -89,6 +89,16 @@ func (e OrderPlaced) Validate() error {
 		return fmt.Errorf("%w: idempotency_key", ErrInvalidEvent)
 	case e.ReservedAt.IsZero():
 		return fmt.Errorf("%w: reserved_at missing", ErrInvalidEvent)
+	case !hasRFC3339Form(e.ReservedAt):
+		return fmt.Errorf("%w: reserved_at out of range", ErrInvalidEvent)
 	}
 	return nil
+}
+
+// hasRFC3339Form reports whether t can be written back as RFC 3339. The JSON
+// decoder accepts some times it cannot encode (an offset of +24:00), and an
+// accepted event must survive a re-encoding (dead-lettering, replays).
+func hasRFC3339Form(t time.Time) bool {
+	_, err := t.MarshalText()
+	return err == nil
 }

@@ -103,7 +103,7 @@ func New(cfg Config, store Store, ledger Ledger, m *Metrics, log *slog.Logger) (
 		kgo.BlockRebalanceOnPoll(),
 		// A writer that dies hands its partitions over after 10 s instead of
 		// Kafka's 45 s default: lag after a crash is bounded by this.
-		kgo.SessionTimeout(10*time.Second),
+		kgo.SessionTimeout(10 * time.Second),
 		kgo.HeartbeatInterval(time.Second),
 		kgo.FetchMaxWait(cfg.BatchWait),
 		// The DLQ gets the same durability as orders.
