@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
 )
 
@@ -124,6 +126,12 @@ func demo(args []string) error {
 		verdict = "VIOLATION: accepted orders and stock disagree"
 	}
 	fmt.Println(verdict)
+	if url := os.Getenv("BLITZBUY_POSTGRES_URL"); url != "" {
+		if err := waitPersisted(url, sale, accepted, c.Remaining, c.Stock); err != nil {
+			verdict = "VIOLATION: " + err.Error()
+			fmt.Println(verdict)
+		}
+	}
 	if trace != "" {
 		parts := strings.Split(trace, "-")
 		if len(parts) == 4 {
@@ -157,4 +165,37 @@ func call(c *http.Client, method, url, bearer string, headers map[string]string,
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, b, resp.Header, err
+}
+
+// waitPersisted waits for the writer to persist every accepted order, then
+// checks I2 (every 202 persisted once) and I5 (remaining + persisted = stock).
+func waitPersisted(url, sale string, accepted, remaining, stock int64) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	defer conn.Close(context.Background())
+	t0 := time.Now()
+	var rows, units int64
+	for {
+		err := conn.QueryRow(ctx, `SELECT count(*), coalesce(sum(quantity), 0) FROM orders WHERE sale_id = $1 AND status = 'confirmed'`, sale).Scan(&rows, &units)
+		if err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
+		if rows >= accepted || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	fmt.Printf("persisted by order-writer: %d orders, %d units, %s after the last answer\n", rows, units, time.Since(t0).Round(time.Millisecond))
+	if rows != accepted {
+		return fmt.Errorf("%d orders answered 202 but %d persisted", accepted, rows)
+	}
+	if remaining+units != stock {
+		return fmt.Errorf("remaining %d + persisted %d != stock %d", remaining, units, stock)
+	}
+	fmt.Println("OK: every 202 persisted exactly once; remaining + persisted = stock")
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -60,8 +61,17 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// tracing installs a real (non-exporting) tracer provider once, so server
+// spans carry real trace ids as they do in order-api.
+var tracing sync.Once
+
 func newHarness(t testing.TB, o harnessOpts) *apiHarness {
 	t.Helper()
+	tracing.Do(func() {
+		if _, err := telemetry.Setup(context.Background(), telemetry.Config{ServiceName: "httpapi-test"}); err != nil {
+			t.Fatal(err)
+		}
+	})
 	env := stacktest.Load(t)
 	if o.publishTimeout == 0 {
 		o.publishTimeout = 5 * time.Second

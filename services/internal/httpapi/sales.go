@@ -102,8 +102,12 @@ func (s *Server) getSale(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) getCounters(w http.ResponseWriter, r *http.Request) {
 	saleID := chi.URLParam(r, "saleID")
+	if !order.ValidSaleID(saleID) {
+		s.problem(w, r, order.Errorf(order.CodeNotFound, "no sale %q", saleID))
+		return
+	}
 	c, err := s.d.Reserver.Counters(r.Context(), saleID, s.now())
-	if errors.Is(err, order.ErrNotFound) || !order.ValidSaleID(saleID) {
+	if errors.Is(err, order.ErrNotFound) {
 		s.problem(w, r, order.Errorf(order.CodeNotFound, "no sale %q", saleID))
 		return
 	}

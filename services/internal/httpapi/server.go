@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -104,8 +105,16 @@ func (s *Server) Handler() http.Handler {
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, order.Errorf(order.CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})
+	router := r
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		s.problem(w, r, order.Errorf(order.CodeInvalidRequest, "method %s not allowed here", r.Method))
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut} {
+			if router.Match(chi.NewRouteContext(), m, r.URL.Path) {
+				allow = append(allow, m)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.problemStatus(w, r, http.StatusMethodNotAllowed, order.Errorf(order.CodeInvalidRequest, "method %s not allowed here", r.Method))
 	})
 
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
