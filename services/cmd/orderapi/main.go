@@ -22,6 +22,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/rueidis"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kotel"
+	"github.com/twmb/franz-go/plugin/kprom"
+	"go.opentelemetry.io/otel"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/config"
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
@@ -112,16 +116,24 @@ func run(ctx context.Context) error {
 	}
 	defer rdb.Close()
 
-	store, err := reservation.New(rdb, reservation.Config{IdempotencyTTL: cfg.IdempotencyTTL})
+	traced := telemetry.TraceRedis(rdb, cfg.RedisAddr)
+	store, err := reservation.New(traced, reservation.Config{IdempotencyTTL: cfg.IdempotencyTTL})
 	if err != nil {
 		return err
 	}
-	limiter, err := ratelimit.New(rdb, cfg.RateLimit, cfg.RateWindow)
+	limiter, err := ratelimit.New(traced, cfg.RateLimit, cfg.RateWindow)
 	if err != nil {
 		return err
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	kafkaTracing := kotel.NewKotel(kotel.WithTracer(kotel.NewTracer(kotel.TracerProvider(otel.GetTracerProvider()),
+		kotel.TracerPropagator(otel.GetTextMapPropagator()))))
+	kafkaMetrics := kprom.NewMetrics("blitzbuy_kafka", kprom.Registerer(reg))
 	producer, err := publish.NewProducer(publish.Config{
 		Brokers: cfg.KafkaBrokers, Topic: cfg.OrdersTopic, DeliveryTimeout: cfg.PublishTimeout, Linger: cfg.PublishLinger,
+		Opts:    []kgo.Opt{kgo.WithHooks(append(kafkaTracing.Hooks(), kafkaMetrics)...)},
+		Metrics: publish.NewMetrics(reg),
 	})
 	if err != nil {
 		return err
@@ -142,16 +154,17 @@ func run(ctx context.Context) error {
 		orders = pgstore.New(pool)
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(reservation.NewCollector(store))
+	httpMetrics := telemetry.NewHTTPMetrics(reg)
 
 	deps := httpapi.Deps{
 		Reserver: store, Publisher: producer, Limiter: limiter, Orders: orders, Auth: auth, Log: log,
+		Metrics: httpapi.NewMetrics(reg),
 		Ready: map[string]httpapi.Checker{
 			"redis": func(ctx context.Context) error { return rdb.Do(ctx, rdb.B().Ping().Build()).Error() },
 			"kafka": producer.Ping,
 		},
-		Middleware: []func(http.Handler) http.Handler{telemetry.ServerSpans},
+		Middleware: []func(http.Handler) http.Handler{telemetry.ServerSpans, httpMetrics.Middleware},
 	}
 	if cfg.TestCrashAfterReserve {
 		log.Warn("BLITZBUY_TEST_CRASH_AFTER_RESERVE is set: the process kills itself after its first reservation")

@@ -19,11 +19,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/rueidis"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kotel"
+	"github.com/twmb/franz-go/plugin/kprom"
+	"go.opentelemetry.io/otel"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/config"
 	"github.com/blitzbuy/blitzbuy/services/internal/pgstore"
@@ -84,6 +89,19 @@ func run(ctx context.Context, args []string) error {
 	log := telemetry.NewLogger(os.Stdout, level, "order-writer")
 	log.Info("starting", append([]any{"version", version}, config.Masked(cfg)...)...)
 
+	if os.Getenv("OTEL_SERVICE_NAME") == "" {
+		os.Setenv("OTEL_SERVICE_NAME", "order-writer")
+	}
+	shutdownTracing, err := telemetry.Setup(ctx, telemetry.Config{ServiceName: "order-writer", Version: version, Export: telemetry.ExportConfigured()})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(c)
+	}()
+
 	v, err := migrateWithRetry(ctx, cfg.PostgresURL, log)
 	if err != nil {
 		return err
@@ -98,6 +116,7 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("BLITZBUY_POSTGRES_URL: %w", err)
 	}
 	poolCfg.MaxConns = cfg.PostgresConns
+	poolCfg.ConnConfig.Tracer = otelpgx.NewTracer() // Postgres spans under the batch insert span
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
@@ -109,18 +128,25 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("redis %s: %w", cfg.RedisAddr, err)
 	}
 	defer rdb.Close()
-	ledger, err := reservation.New(rdb, reservation.Config{IdempotencyTTL: cfg.IdempotencyTTL})
+	ledger, err := reservation.New(telemetry.TraceRedis(rdb, cfg.RedisAddr), reservation.Config{IdempotencyTTL: cfg.IdempotencyTTL})
 	if err != nil {
 		return err
 	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	store := pgstore.New(pool)
+	reg.MustRegister(pgstore.NewCollector(store))
+	kafkaTracer := kotel.NewTracer(kotel.TracerProvider(otel.GetTracerProvider()), kotel.TracerPropagator(otel.GetTextMapPropagator()),
+		kotel.ConsumerGroup(cfg.Group))
+	kafkaTracing := kotel.NewKotel(kotel.WithTracer(kafkaTracer))
+	kafkaMetrics := kprom.NewMetrics("blitzbuy_kafka", kprom.Registerer(reg))
 	w, err := writer.New(writer.Config{
 		Brokers: cfg.KafkaBrokers, Topic: cfg.OrdersTopic, DLQTopic: cfg.DLQTopic, Group: cfg.Group,
 		BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait, BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax,
-		ShutdownGrace: cfg.ShutdownGrace,
-	}, pgstore.New(pool), ledger, writer.NewMetrics(reg), log)
+		ShutdownGrace: cfg.ShutdownGrace, Tracer: kafkaTracer,
+		Opts: []kgo.Opt{kgo.WithHooks(append(kafkaTracing.Hooks(), kafkaMetrics)...)},
+	}, store, ledger, writer.NewMetrics(reg), log)
 	if err != nil {
 		return err
 	}

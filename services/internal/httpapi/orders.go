@@ -97,6 +97,46 @@ func jsonErrorDetail(err error) string {
 }
 
 func (s *Server) placeOrder(w http.ResponseWriter, r *http.Request) {
+	if s.d.Metrics == nil {
+		s.placeOrderInner(w, r)
+		return
+	}
+	rec := &outcomeRecorder{ResponseWriter: w}
+	s.placeOrderInner(rec, r)
+	s.d.Metrics.outcome(rec.outcome())
+}
+
+// outcomeRecorder derives the outcome label from what was answered.
+type outcomeRecorder struct {
+	http.ResponseWriter
+	status int
+	code   order.Code
+}
+
+func (o *outcomeRecorder) setProblemCode(c order.Code) { o.code = c }
+
+func (o *outcomeRecorder) WriteHeader(code int) {
+	o.status = code
+	o.ResponseWriter.WriteHeader(code)
+}
+
+func (o *outcomeRecorder) outcome() string {
+	replayed := o.Header().Get("Idempotent-Replayed") == "true"
+	switch {
+	case o.status == http.StatusAccepted:
+		return outcomeOf(nil, replayed)
+	case o.status == http.StatusTooManyRequests:
+		return OutcomeRateLimited
+	case o.status >= 500:
+		return OutcomeError
+	}
+	if o.code != "" {
+		return outcomeOf(&order.Error{Code: o.code}, replayed)
+	}
+	return OutcomeRejected
+}
+
+func (s *Server) placeOrderInner(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	user := principalFrom(ctx).UserID
 	saleID := chi.URLParam(r, "saleID")
@@ -286,6 +326,7 @@ func (s *Server) problemStatus(w http.ResponseWriter, r *http.Request, status in
 		s.problem(w, r, err)
 		return
 	}
+	noteProblemCode(w, de.Code)
 	writeJSON(w, status, "application/problem+json", Problem{
 		Type: ProblemTypeBase + string(de.Code), Title: http.StatusText(status), Status: status,
 		Detail: de.Message, Code: de.Code,

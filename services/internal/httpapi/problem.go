@@ -80,6 +80,7 @@ func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, err 
 	if de.Code == order.CodeUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="blitzbuy"`)
 	}
+	noteProblemCode(w, de.Code)
 	writeJSON(w, status, "application/problem+json", Problem{
 		Type: ProblemTypeBase + string(de.Code), Title: problemTitle[de.Code], Status: status,
 		Detail: de.Message, Code: de.Code,
@@ -96,4 +97,11 @@ func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// noteProblemCode tells a metrics recorder wrapping w which code was answered.
+func noteProblemCode(w http.ResponseWriter, c order.Code) {
+	if n, ok := w.(interface{ setProblemCode(order.Code) }); ok {
+		n.setProblemCode(c)
+	}
 }

@@ -55,6 +55,7 @@ type Deps struct {
 	Publisher Publisher
 	Limiter   Limiter
 	Orders    OrderStore // optional
+	Metrics   *Metrics   // optional
 	Auth      *Authenticator
 	Log       *slog.Logger
 	Ready     map[string]Checker

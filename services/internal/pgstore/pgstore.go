@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/tern/v2/migrate"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
 )
@@ -80,10 +81,17 @@ func (s *Store) InsertBatch(ctx context.Context, rows []Row) (InsertResult, erro
 	var res InsertResult
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		got, err := tx.Query(ctx, `
-INSERT INTO orders (order_id, sale_id, user_id, quantity, idempotency_key, reserved_at, trace_id)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[])
-ON CONFLICT (order_id) DO NOTHING
-RETURNING order_id`, ids, sales, users, qty, keys, reserved, traces)
+WITH ins AS (
+  INSERT INTO orders (order_id, sale_id, user_id, quantity, idempotency_key, reserved_at, trace_id)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[])
+  ON CONFLICT (order_id) DO NOTHING
+  RETURNING order_id, sale_id, quantity
+), totals AS (
+  INSERT INTO sale_totals AS t (sale_id, orders, units)
+  SELECT sale_id, count(*), sum(quantity) FROM ins GROUP BY sale_id
+  ON CONFLICT (sale_id) DO UPDATE SET orders = t.orders + excluded.orders, units = t.units + excluded.units
+)
+SELECT order_id FROM ins`, ids, sales, users, qty, keys, reserved, traces)
 		if err != nil {
 			return err
 		}
@@ -115,14 +123,23 @@ RETURNING order_id`, ids, sales, users, qty, keys, reserved, traces)
 // InsertOne writes one row on its own (used to isolate a row that breaks a
 // batch); inserted is false when the order id was already present.
 func (s *Store) InsertOne(ctx context.Context, r Row) (inserted bool, err error) {
-	tag, err := s.pool.Exec(ctx, `
-INSERT INTO orders (order_id, sale_id, user_id, quantity, idempotency_key, reserved_at, trace_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-ON CONFLICT (order_id) DO NOTHING`, r.OrderID, r.SaleID, r.UserID, r.Quantity, r.IdempotencyKey, r.ReservedAt, r.TraceID)
+	var n int
+	err = s.pool.QueryRow(ctx, `
+WITH ins AS (
+  INSERT INTO orders (order_id, sale_id, user_id, quantity, idempotency_key, reserved_at, trace_id)
+  VALUES ($1, $2, $3, $4, $5, $6, $7)
+  ON CONFLICT (order_id) DO NOTHING
+  RETURNING sale_id, quantity
+), totals AS (
+  INSERT INTO sale_totals AS t (sale_id, orders, units)
+  SELECT sale_id, 1, quantity FROM ins
+  ON CONFLICT (sale_id) DO UPDATE SET orders = t.orders + 1, units = t.units + excluded.units
+)
+SELECT count(*) FROM ins`, r.OrderID, r.SaleID, r.UserID, r.Quantity, r.IdempotencyKey, r.ReservedAt, r.TraceID).Scan(&n)
 	if err != nil {
 		return false, err
 	}
-	return tag.RowsAffected() == 1, nil
+	return n == 1, nil
 }
 
 // Order reads a persisted order; order.ErrNotFound when there is none.
@@ -144,7 +161,51 @@ FROM orders WHERE order_id = $1`, orderID).Scan(&o.ID, &o.SaleID, &o.UserID, &o.
 
 // Persisted sums a sale's confirmed quantity (I1, I5 checks).
 func (s *Store) Persisted(ctx context.Context, saleID string) (orders, units int64, err error) {
-	err = s.pool.QueryRow(ctx, `
-SELECT count(*), coalesce(sum(quantity), 0) FROM orders WHERE sale_id = $1 AND status = 'confirmed'`, saleID).Scan(&orders, &units)
+	err = s.pool.QueryRow(ctx, `SELECT orders, units FROM sale_totals WHERE sale_id = $1`, saleID).Scan(&orders, &units)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, 0, nil
+	}
 	return orders, units, err
+}
+
+// Collector exports each sale's persisted units on every scrape (the
+// oversell guard compares it with blitzbuy_sale_stock).
+type Collector struct {
+	store *Store
+	units *prometheus.Desc
+}
+
+var _ prometheus.Collector = (*Collector)(nil)
+
+// NewCollector returns a collector over store.
+func NewCollector(store *Store) *Collector {
+	return &Collector{store: store, units: prometheus.NewDesc("blitzbuy_sale_persisted_units",
+		"Units of confirmed orders in PostgreSQL, per sale (the durable ledger).", []string{"sale"}, nil)}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) { ch <- c.units }
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	rows, err := c.store.pool.Query(ctx, `SELECT sale_id, units FROM sale_totals ORDER BY sale_id LIMIT 1000`)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.units, err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var sale string
+		var units int64
+		if err := rows.Scan(&sale, &units); err != nil {
+			ch <- prometheus.NewInvalidMetric(c.units, err)
+			return
+		}
+		ch <- prometheus.MustNewConstMetric(c.units, prometheus.GaugeValue, float64(units), sale)
+	}
+	if err := rows.Err(); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.units, err)
+	}
 }

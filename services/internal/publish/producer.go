@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
 )
@@ -29,8 +27,10 @@ type Config struct {
 	// Linger trades latency for batch size. 0 sends at once; concurrent
 	// records still batch while a produce request is in flight.
 	Linger time.Duration
-	// Opts are extra client options (tests, tracing hooks).
+	// Opts are extra client options (tests, tracing and metrics hooks).
 	Opts []kgo.Opt
+	// Metrics, optional.
+	Metrics *Metrics
 }
 
 // Validate reports the first invalid setting.
@@ -50,7 +50,7 @@ func (c Config) Validate() error {
 type Producer struct {
 	cl    *kgo.Client
 	topic string
-	prop  propagation.TextMapPropagator
+	m     *Metrics
 }
 
 // NewProducer connects a producer. The client does not dial until first use;
@@ -80,11 +80,12 @@ func NewProducer(cfg Config) (*Producer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	return &Producer{cl: cl, topic: cfg.Topic, prop: otel.GetTextMapPropagator()}, nil
+	return &Producer{cl: cl, topic: cfg.Topic, m: cfg.Metrics}, nil
 }
 
-// Record builds the Kafka record of an order's OrderPlaced event, carrying
-// the trace context of ctx in its headers.
+// Record builds the Kafka record of an order's OrderPlaced event. The record
+// carries ctx: the kotel hook (when configured) starts the "orders publish"
+// span under it and writes the W3C trace context into the record's headers.
 func (p *Producer) Record(ctx context.Context, o order.Order) (*kgo.Record, error) {
 	value, err := order.NewOrderPlaced(o).Encode()
 	if err != nil {
@@ -100,7 +101,7 @@ func (p *Producer) Record(ctx context.Context, o order.Order) (*kgo.Record, erro
 			{Key: order.HeaderSchemaVersion, Value: []byte(strconv.Itoa(order.OrderPlacedVersion))},
 		},
 	}
-	p.prop.Inject(ctx, HeaderCarrier{r})
+	r.Context = ctx
 	return r, nil
 }
 
@@ -108,14 +109,30 @@ func (p *Producer) Record(ctx context.Context, o order.Order) (*kgo.Record, erro
 // delivery timeout). The wait is not cut short when ctx is cancelled (a client
 // that hangs up must not turn an acknowledged record into a released one).
 func (p *Producer) Publish(ctx context.Context, o order.Order) error {
-	r, err := p.Record(ctx, o)
+	return p.publish(ctx, "api", o)
+}
+
+func (p *Producer) publish(ctx context.Context, source string, o order.Order) error {
+	r, err := p.Record(context.WithoutCancel(ctx), o)
 	if err != nil {
 		return err
 	}
-	if err := p.cl.ProduceSync(context.WithoutCancel(ctx), r).FirstErr(); err != nil {
+	t0 := time.Now()
+	err = p.cl.ProduceSync(r.Context, r).FirstErr()
+	p.m.observe(ctx, source, time.Since(t0), err)
+	if err != nil {
 		return fmt.Errorf("publish %s: %w", o.ID, err)
 	}
 	return nil
+}
+
+// Relayed publishes on behalf of the relay (counted apart from the API's).
+func (p *Producer) Relayed(ctx context.Context, o order.Order) error {
+	err := p.publish(ctx, "relay", o)
+	if err == nil && p.m != nil {
+		p.m.relayed.Inc()
+	}
+	return err
 }
 
 // Ping checks that a broker answers.
@@ -126,40 +143,4 @@ func (p *Producer) Close(ctx context.Context) error {
 	err := p.cl.Flush(ctx)
 	p.cl.Close()
 	return err
-}
-
-// HeaderCarrier adapts a record's headers to OpenTelemetry's TextMapCarrier,
-// so trace context (traceparent, tracestate, baggage) travels with the event.
-type HeaderCarrier struct{ R *kgo.Record }
-
-var _ propagation.TextMapCarrier = HeaderCarrier{}
-
-// Get returns the first header named key.
-func (c HeaderCarrier) Get(key string) string {
-	for _, h := range c.R.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
-}
-
-// Set replaces or adds header key.
-func (c HeaderCarrier) Set(key, value string) {
-	for i, h := range c.R.Headers {
-		if h.Key == key {
-			c.R.Headers[i].Value = []byte(value)
-			return
-		}
-	}
-	c.R.Headers = append(c.R.Headers, kgo.RecordHeader{Key: key, Value: []byte(value)})
-}
-
-// Keys lists the header names.
-func (c HeaderCarrier) Keys() []string {
-	keys := make([]string, len(c.R.Headers))
-	for i, h := range c.R.Headers {
-		keys[i] = h.Key
-	}
-	return keys
 }

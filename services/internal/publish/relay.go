@@ -17,9 +17,9 @@ type Outbox interface {
 	Ack(ctx context.Context, saleID, orderID string) error
 }
 
-// Publisher sends one order's event and waits for the ack.
+// Publisher sends one stranded order's event and waits for the ack.
 type Publisher interface {
-	Publish(ctx context.Context, o order.Order) error
+	Relayed(ctx context.Context, o order.Order) error
 }
 
 // RelayConfig tunes the relay.
@@ -117,7 +117,7 @@ func (r *Relay) Scan(ctx context.Context) (int, error) {
 			wg.Add(1)
 			go func() { // concurrent publishes batch into few produce requests
 				defer wg.Done()
-				if err := r.pub.Publish(ctx, o); err != nil {
+				if err := r.pub.Relayed(ctx, o); err != nil {
 					fail(err) // the lease lapses and a later scan retries
 					return
 				}

@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
 )
@@ -49,6 +52,8 @@ type Store struct {
 
 	reserve, release, ack, claim, upsert *rueidis.Lua
 	persistClaim, confirm                *rueidis.Lua
+
+	tracer trace.Tracer
 }
 
 // New returns a Store over client.
@@ -67,6 +72,8 @@ func New(client rueidis.Client, cfg Config) (*Store, error) {
 
 		persistClaim: rueidis.NewLuaScript(persistClaimLua),
 		confirm:      rueidis.NewLuaScript(confirmLua),
+
+		tracer: otel.Tracer("github.com/blitzbuy/blitzbuy/services/internal/reservation"),
 	}, nil
 }
 
@@ -118,9 +125,18 @@ type Result struct {
 // Result.Err) are order.ErrNotFound, order.ErrIdempotencyKeyReused, or
 // infrastructure failures.
 func (s *Store) Reserve(ctx context.Context, req Request) (Result, error) {
+	if req.Quantity < 1 {
+		return Result{}, order.Errorf(order.CodeInvalidRequest, "quantity must be at least 1")
+	}
 	id, err := order.NewOrderID(req.SaleID)
 	if err != nil {
 		return Result{}, err
+	}
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		var span trace.Span
+		ctx, span = s.tracer.Start(ctx, "reserve", trace.WithAttributes(attribute.String("blitzbuy.sale_id", req.SaleID),
+			attribute.Int64("blitzbuy.quantity", req.Quantity)))
+		defer span.End()
 	}
 	k := saleKeys(req.SaleID)
 	reply, err := s.reserve.Exec(ctx, s.client,

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
 	"github.com/blitzbuy/blitzbuy/services/internal/pgstore"
@@ -30,15 +33,46 @@ type poison struct {
 }
 
 type item struct {
-	rec *kgo.Record
-	ev  order.OrderPlaced
+	rec  *kgo.Record
+	ev   order.OrderPlaced
+	ctx  context.Context
+	span trace.Span
+}
+
+// insertSpan starts the batch insert span: a child of the first record's
+// process span (so that order's trace shows the insert) linking every
+// record's process span (so each order can find the batch that wrote it).
+func (w *Writer) insertSpan(ctx context.Context, items []item) (context.Context, trace.Span) {
+	if w.cfg.Tracer == nil || len(items) == 0 {
+		return ctx, nil
+	}
+	links := make([]trace.Link, 0, len(items))
+	for _, it := range items {
+		links = append(links, trace.Link{SpanContext: trace.SpanContextFromContext(it.ctx)})
+	}
+	parent := trace.ContextWithSpanContext(ctx, trace.SpanContextFromContext(items[0].ctx))
+	return w.tracer.Start(parent, "orders batch insert", trace.WithSpanKind(trace.SpanKindClient), trace.WithLinks(links...),
+		trace.WithAttributes(attribute.String("db.system.name", "postgresql"), attribute.String("db.collection.name", "orders"),
+			attribute.Int("db.operation.batch.size", len(items))))
+}
+
+func endSpan(span trace.Span, err error) {
+	if span == nil {
+		return
+	}
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 }
 
 // process runs one attempt over a batch. It returns an error only for
 // transient failures (the whole batch is retried; every step is idempotent).
-func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, firstFailure time.Time) error {
+func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, firstFailure time.Time) (err error) {
 	var bad []poison
 	items := make([]item, 0, len(recs))
+	var spans []trace.Span
 	seen := make(map[string]bool, len(recs))
 	for _, r := range recs {
 		ev, err := order.DecodeOrderPlaced(r.Value)
@@ -51,8 +85,20 @@ func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, f
 			continue
 		}
 		seen[ev.OrderID] = true
-		items = append(items, item{rec: r, ev: ev})
+		it := item{rec: r, ev: ev}
+		if w.cfg.Tracer != nil {
+			// "orders process": continues the producer's trace (kotel put the
+			// extracted context on the record when it was fetched).
+			it.ctx, it.span = w.cfg.Tracer.WithProcessSpan(r)
+			spans = append(spans, it.span)
+		}
+		items = append(items, it)
 	}
+	defer func() {
+		for _, sp := range spans {
+			endSpan(sp, err)
+		}
+	}()
 
 	// Claim the reservations so the API can no longer release them; skip the
 	// ones it released (their buyers heard 503) or that were compensated.
@@ -82,8 +128,10 @@ func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, f
 	var rejected []poison
 	var rejectedItems []item
 	if len(rows) > 0 {
+		ictx, span := w.insertSpan(ctx, items)
 		t0 := time.Now()
-		res, err := w.store.InsertBatch(ctx, rows)
+		res, err := w.store.InsertBatch(ictx, rows)
+		endSpan(span, err)
 		w.m.insertSeconds.Observe(time.Since(t0).Seconds())
 		switch {
 		case err == nil:
@@ -192,7 +240,7 @@ func (w *Writer) deadLetter(ctx context.Context, bad []poison, attempt int, firs
 			kgo.RecordHeader{Key: HeaderAttempts, Value: []byte(itoa(int64(attempt)))},
 			kgo.RecordHeader{Key: HeaderFirstFailure, Value: []byte(firstFailure.UTC().Format(time.RFC3339Nano))},
 		)
-		out[i] = &kgo.Record{Topic: w.cfg.DLQTopic, Key: p.rec.Key, Value: p.rec.Value, Headers: hs}
+		out[i] = &kgo.Record{Topic: w.cfg.DLQTopic, Key: p.rec.Key, Value: p.rec.Value, Headers: hs, Context: ctx}
 	}
 	if err := w.cl.ProduceSync(ctx, out...).FirstErr(); err != nil {
 		return fmt.Errorf("dead-letter: %w", err)

@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kotel"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
 	"github.com/blitzbuy/blitzbuy/services/internal/pgstore"
@@ -54,6 +57,9 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// Opts are extra client options (tests, tracing and metrics hooks).
 	Opts []kgo.Opt
+	// Tracer, when set, gives every record an "orders process" span that
+	// continues the producer's trace, and the batch insert a span linking them.
+	Tracer *kotel.Tracer
 }
 
 // Validate reports the first invalid setting.
@@ -81,6 +87,7 @@ type Writer struct {
 	log    *slog.Logger
 	ready  atomic.Bool
 	now    func() time.Time
+	tracer trace.Tracer
 }
 
 // New connects the consumer (auto-commit off, rebalances blocked while a
@@ -117,7 +124,8 @@ func New(cfg Config, store Store, ledger Ledger, m *Metrics, log *slog.Logger) (
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	w := &Writer{cfg: cfg, cl: cl, store: store, ledger: ledger, m: m, log: log, now: time.Now}
+	w := &Writer{cfg: cfg, cl: cl, store: store, ledger: ledger, m: m, log: log, now: time.Now,
+		tracer: otel.Tracer("github.com/blitzbuy/blitzbuy/services/internal/writer")}
 	w.ready.Store(true)
 	return w, nil
 }

@@ -31,6 +31,9 @@ func TestWriterPersistsEveryEventOnce(t *testing.T) {
 	if got := f.rows(sale); got != n {
 		t.Fatalf("rows after publishing every event twice: %d, want %d", got, n)
 	}
+	if orders, units, err := f.pg.Persisted(context.Background(), sale); err != nil || orders != n || units != n {
+		t.Errorf("sale_totals says %d orders / %d units (err %v), want %d / %d", orders, units, err, n, n)
+	}
 }
 
 // A malformed record and one with an unknown schema version between good
@@ -87,6 +90,7 @@ func TestWriterCompensatesRejectedOrders(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		_, _ = f.pool.Exec(context.Background(), `DELETE FROM orders WHERE sale_id = $1`, sale)
+		_, _ = f.pool.Exec(context.Background(), `DELETE FROM sale_totals WHERE sale_id = $1`, sale)
 		f.redis.Do(context.Background(), f.redis.B().Srem().Key("blitzbuy:sales").Member(sale).Build())
 	})
 	reserve := func(key string) order.Order {

@@ -143,7 +143,10 @@ func (f *fixture) events(n int) (sale string, evs []order.OrderPlaced) {
 		evs[i] = order.OrderPlaced{SchemaVersion: 1, OrderID: id, SaleID: sale, UserID: fmt.Sprintf("u%d", i),
 			Quantity: 1, IdempotencyKey: "k", ReservedAt: now}
 	}
-	f.t.Cleanup(func() { _, _ = f.pool.Exec(context.Background(), `DELETE FROM orders WHERE sale_id = $1`, sale) })
+	f.t.Cleanup(func() {
+		_, _ = f.pool.Exec(context.Background(), `DELETE FROM orders WHERE sale_id = $1`, sale)
+		_, _ = f.pool.Exec(context.Background(), `DELETE FROM sale_totals WHERE sale_id = $1`, sale)
+	})
 	return sale, evs
 }
 
