@@ -46,8 +46,10 @@ func (w *Writer) insertSpan(ctx context.Context, items []item) (context.Context,
 	if w.cfg.Tracer == nil || len(items) == 0 {
 		return ctx, nil
 	}
-	links := make([]trace.Link, 0, len(items))
-	for _, it := range items {
+	// The first record is the parent; Jaeger folds a link to the parent into
+	// the parent reference, so it is not linked twice.
+	links := make([]trace.Link, 0, len(items)-1)
+	for _, it := range items[1:] {
 		links = append(links, trace.Link{SpanContext: trace.SpanContextFromContext(it.ctx)})
 	}
 	parent := trace.ContextWithSpanContext(ctx, trace.SpanContextFromContext(items[0].ctx))

@@ -32,6 +32,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		outage: prometheus.NewGauge(prometheus.GaugeOpts{Name: "blitzbuy_writer_retrying", Help: "1 while the writer is retrying a failed batch (database or broker outage)."}),
 		Lag:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "blitzbuy_writer_consumer_lag", Help: "Records not yet committed by the writer's group, per partition."}, []string{"partition"}),
 	}
+	// Every label value exists from the start, so rates and alerts see 0, not "no data".
+	for _, r := range []string{ReasonMalformed, ReasonUnknownSchema, ReasonInvalid, ReasonConstraint} {
+		m.dlq.WithLabelValues(r)
+	}
+	for _, r := range []string{"redis", "kafka", "commit", "connection", "timeout", "serialization_failure", "deadlock",
+		"database_shutdown", "insufficient_resources", "database_error", "database_unavailable"} {
+		m.retries.WithLabelValues(r)
+	}
+	for _, r := range []string{reasonSkipReleased, reasonSkipCompensate} {
+		m.skipped.WithLabelValues(r)
+	}
 	if reg != nil {
 		reg.MustRegister(m.consumed, m.inserted, m.duplicates, m.compensations, m.skipped, m.retries, m.dlq,
 			m.batchSize, m.insertSeconds, m.persistLatency, m.outage, m.Lag)

@@ -1,0 +1,215 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
+	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
+)
+
+// Ports of the instances this test starts; observability/prometheus/prometheus.yml
+// scrapes them beside the dev instances' 9464/9465.
+const (
+	apiMetricsAddr    = "127.0.0.1:19464"
+	writerMetricsAddr = "127.0.0.1:19465"
+)
+
+type system struct {
+	env    stacktest.Env
+	api    string
+	secret string
+	admin  string
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// startSystem builds and starts order-writer and order-api, exporting
+// traces to the local Jaeger at 100 % sampling.
+func startSystem(t *testing.T) *system {
+	t.Helper()
+	env := stacktest.Load(t)
+	if env.JaegerURL == "" || env.PrometheusURL == "" {
+		t.Fatal("BLITZBUY_JAEGER_URL / BLITZBUY_PROMETHEUS_URL missing from the stack settings")
+	}
+	for _, a := range []string{apiMetricsAddr, writerMetricsAddr} {
+		if c, err := net.DialTimeout("tcp", a, 200*time.Millisecond); err == nil {
+			c.Close()
+			t.Fatalf("%s is taken: another end-to-end run is still alive", a)
+		}
+	}
+	root, err := stacktest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	for _, c := range []string{"orderapi", "orderwriter"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, c), "./services/cmd/"+c)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", c, err, out)
+		}
+	}
+	s := &system{env: env, secret: randHex(32), admin: randHex(16)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := ln.Addr().String()
+	ln.Close()
+	s.api = "http://" + httpAddr
+
+	common := []string{
+		"BLITZBUY_REDIS_ADDR=" + env.RedisAddr, "BLITZBUY_KAFKA_BROKERS=" + strings.Join(env.KafkaBrokers, ","),
+		"BLITZBUY_POSTGRES_URL=" + env.PostgresURL, "BLITZBUY_LOG_LEVEL=warn",
+		"OTEL_EXPORTER_OTLP_ENDPOINT=" + otlpEndpoint(env), "OTEL_TRACES_SAMPLER=parentbased_always_on",
+		"OTEL_BSP_SCHEDULE_DELAY=200",
+	}
+	start(t, filepath.Join(bin, "orderwriter"), append(common, "BLITZBUY_METRICS_ADDR="+writerMetricsAddr,
+		"BLITZBUY_WRITER_GROUP=order-writer-e2e", "OTEL_SERVICE_NAME=order-writer"))
+	start(t, filepath.Join(bin, "orderapi"), append(common, "BLITZBUY_HTTP_ADDR="+httpAddr, "BLITZBUY_METRICS_ADDR="+apiMetricsAddr,
+		"BLITZBUY_JWT_SECRET="+s.secret, "BLITZBUY_ADMIN_TOKEN="+s.admin, "BLITZBUY_RATE_LIMIT=0", "OTEL_SERVICE_NAME=order-api",
+		// Other packages' tests run beside this one on the same Redis; their
+		// deliberately stranded orders are not this relay's to publish.
+		"BLITZBUY_RELAY_THRESHOLD=10m"))
+	waitHTTP(t, s.api+"/readyz", 30*time.Second)
+	waitHTTP(t, "http://"+writerMetricsAddr+"/readyz", 60*time.Second)
+	return s
+}
+
+func otlpEndpoint(env stacktest.Env) string {
+	if v := os.Getenv("BLITZBUY_OTLP_ENDPOINT"); v != "" {
+		return v
+	}
+	return "http://127.0.0.1:4318"
+}
+
+func start(t *testing.T, bin string, env []string) {
+	t.Helper()
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), env...)
+	logf, err := os.Create(filepath.Join(t.TempDir(), filepath.Base(bin)+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("%s log:\n%s", filepath.Base(bin), b)
+		}
+	})
+}
+
+func waitHTTP(t *testing.T, u string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		resp, err := http.Get(u)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready after %s (last error %v)", u, d, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (s *system) call(t *testing.T, method, path, bearer string, headers map[string]string, body any) (*http.Response, []byte) {
+	t.Helper()
+	var rdr io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rdr = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, s.api+path, rdr)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func (s *system) newSale(t *testing.T, stock int) string {
+	t.Helper()
+	id := "e2e-" + randHex(4)
+	resp, body := s.call(t, "PUT", "/v1/admin/sales/"+id, s.admin, nil, map[string]any{"name": "e2e", "stock": stock, "per_user_limit": 1})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create sale: %d %s", resp.StatusCode, body)
+	}
+	return id
+}
+
+func (s *system) order(t *testing.T, sale, user string) (*http.Response, []byte) {
+	t.Helper()
+	tok, err := httpapi.SignUserToken([]byte(s.secret), user, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.call(t, "POST", "/v1/sales/"+sale+"/orders", tok, map[string]string{"Idempotency-Key": "k-" + user}, nil)
+}
+
+func getJSON(t *testing.T, u string, into any) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", u, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %d %s", u, resp.StatusCode, b)
+	}
+	return json.Unmarshal(b, into)
+}
+
+func promQuery(t *testing.T, base, path string, params url.Values, into any) error {
+	t.Helper()
+	return getJSON(t, strings.TrimRight(base, "/")+path+"?"+params.Encode(), into)
+}
