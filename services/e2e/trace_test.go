@@ -78,7 +78,9 @@ func TestOrderTraceAcrossServices(t *testing.T) {
 	}
 	server := byOp("order-api", "POST /v1/sales/{saleID}/orders")
 	reserve := byOp("order-api", "reserve")
-	redis := find(func(sp *span) bool { return sp.service == "order-api" && sp.tags["db.system.name"] == "redis" && sp.parent == reserve.id })
+	redis := find(func(sp *span) bool {
+		return sp.service == "order-api" && sp.tags["db.system.name"] == "redis" && sp.parent == reserve.id
+	})
 	publish := byOp("order-api", "orders publish")
 	receive := byOp("order-writer", "orders receive")
 	process := byOp("order-writer", "orders process")
