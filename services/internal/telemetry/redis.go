@@ -36,8 +36,10 @@ func TraceRedis(client rueidis.Client, addr string) *TracedRedis {
 
 // Do traces one command.
 func (c *TracedRedis) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
-	if !trace.SpanContextFromContext(ctx).IsValid() {
-		return c.Client.Do(ctx, cmd) // no trace to join: no span (background work, scrapes)
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		// No sampled trace to join (background work, scrapes, or a request the
+		// sampler dropped): no span, no allocation — the lean path.
+		return c.Client.Do(ctx, cmd)
 	}
 	op := opName(cmd.Commands())
 	ctx, span := c.tracer.Start(ctx, op, trace.WithSpanKind(trace.SpanKindClient),
@@ -49,7 +51,7 @@ func (c *TracedRedis) Do(ctx context.Context, cmd rueidis.Completed) rueidis.Red
 
 // DoMulti traces a pipeline as one span.
 func (c *TracedRedis) DoMulti(ctx context.Context, multi ...rueidis.Completed) []rueidis.RedisResult {
-	if !trace.SpanContextFromContext(ctx).IsValid() || len(multi) == 0 {
+	if !trace.SpanFromContext(ctx).IsRecording() || len(multi) == 0 {
 		return c.Client.DoMulti(ctx, multi...)
 	}
 	op := opName(multi[0].Commands())
