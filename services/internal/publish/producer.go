@@ -48,9 +48,10 @@ func (c Config) Validate() error {
 
 // Producer publishes OrderPlaced events.
 type Producer struct {
-	cl    *kgo.Client
-	topic string
-	m     *Metrics
+	cl      *kgo.Client
+	topic   string
+	m       *Metrics
+	timeout time.Duration
 }
 
 // NewProducer connects a producer. The client does not dial until first use;
@@ -80,7 +81,7 @@ func NewProducer(cfg Config) (*Producer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	return &Producer{cl: cl, topic: cfg.Topic, m: cfg.Metrics}, nil
+	return &Producer{cl: cl, topic: cfg.Topic, m: cfg.Metrics, timeout: cfg.DeliveryTimeout}, nil
 }
 
 // Record builds the Kafka record of an order's OrderPlaced event. The record
@@ -113,12 +114,32 @@ func (p *Producer) Publish(ctx context.Context, o order.Order) error {
 }
 
 func (p *Producer) publish(ctx context.Context, source string, o order.Order) error {
-	r, err := p.Record(context.WithoutCancel(ctx), o)
+	// The record's context bounds its life: franz-go fails a record whose
+	// context ends before it was written, which RecordDeliveryTimeout alone
+	// does not do while no broker can be reached at all. Not the caller's
+	// cancellation, though: a client hanging up must not fail an order.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.timeout)
+	defer cancel()
+	r, err := p.Record(rctx, o)
 	if err != nil {
 		return err
 	}
 	t0 := time.Now()
-	err = p.cl.ProduceSync(r.Context, r).FirstErr()
+	// An idempotent producer cannot fail a record that may already have been
+	// written, so with the broker gone a record can wait for it indefinitely.
+	// The caller waits no longer than the delivery timeout: after it, the
+	// outcome is unknown and the API releases the reservation — safe, because
+	// the writer refuses to persist a released reservation should the record
+	// arrive after all.
+	done := make(chan error, 1)
+	p.cl.Produce(rctx, r, func(_ *kgo.Record, err error) { done <- err })
+	wait := time.NewTimer(p.timeout + 250*time.Millisecond)
+	defer wait.Stop()
+	select {
+	case err = <-done:
+	case <-wait.C:
+		err = fmt.Errorf("%w: no broker ack within %s", kgo.ErrRecordTimeout, p.timeout)
+	}
 	p.m.observe(ctx, source, time.Since(t0), err)
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", o.ID, err)
