@@ -29,28 +29,59 @@ const (
 	PersistFailed    = "failed"
 )
 
+// maxPerCall bounds one script call: a Lua script blocks Redis while it runs.
+const maxPerCall = 500
+
+// bySale groups refs per sale in chunks of at most maxPerCall, remembering
+// each ref's position.
+func bySale(refs []Ref) (groups [][]int) {
+	idx := map[string][]int{}
+	var order []string
+	for i, r := range refs {
+		if _, ok := idx[r.SaleID]; !ok {
+			order = append(order, r.SaleID)
+		}
+		idx[r.SaleID] = append(idx[r.SaleID], i)
+	}
+	for _, sale := range order {
+		all := idx[sale]
+		for len(all) > 0 {
+			n := min(len(all), maxPerCall)
+			groups = append(groups, all[:n])
+			all = all[n:]
+		}
+	}
+	return groups
+}
+
 // ClaimForPersist moves each reservation to "persisting" before the writer
-// inserts it, in one pipelined round trip, and returns each one's outcome.
+// inserts it — one script call per sale (per 500 orders), all pipelined in
+// one round trip — and returns each one's outcome, in the order of refs.
 func (s *Store) ClaimForPersist(ctx context.Context, refs []Ref) ([]string, error) {
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	execs := make([]rueidis.LuaExec, len(refs))
-	for i, r := range refs {
-		execs[i] = rueidis.LuaExec{Keys: []string{orderKey(r.SaleID, r.OrderID)}}
+	groups := bySale(refs)
+	execs := make([]rueidis.LuaExec, len(groups))
+	for g, members := range groups {
+		keys := make([]string, len(members))
+		for j, i := range members {
+			keys[j] = orderKey(refs[i].SaleID, refs[i].OrderID)
+		}
+		execs[g] = rueidis.LuaExec{Keys: keys}
 	}
 	out := make([]string, len(refs))
-	var errs []error
-	for i, res := range s.persistClaim.ExecMulti(ctx, s.client, execs...) {
-		v, err := res.ToString()
+	for g, res := range s.persistClaim.ExecMulti(ctx, s.client, execs...) {
+		v, err := res.AsStrSlice()
 		if err != nil {
-			errs = append(errs, err)
-			continue
+			return nil, fmt.Errorf("claim for persist: %w", err)
 		}
-		out[i] = v
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("claim for persist: %w", err)
+		if len(v) != len(groups[g]) {
+			return nil, fmt.Errorf("claim for persist: %d answers for %d orders", len(v), len(groups[g]))
+		}
+		for j, i := range groups[g] {
+			out[i] = v[j]
+		}
 	}
 	return out, nil
 }
@@ -62,9 +93,17 @@ func (s *Store) Confirm(ctx context.Context, refs []Ref) error {
 		return nil
 	}
 	ttl := strconv.FormatInt(s.ttl, 10)
-	execs := make([]rueidis.LuaExec, len(refs))
-	for i, r := range refs {
-		execs[i] = rueidis.LuaExec{Keys: []string{orderKey(r.SaleID, r.OrderID), saleKeys(r.SaleID).pending}, Args: []string{r.OrderID, ttl}}
+	groups := bySale(refs)
+	execs := make([]rueidis.LuaExec, len(groups))
+	for g, members := range groups {
+		sale := refs[members[0]].SaleID
+		keys := append(make([]string, 0, len(members)+1), saleKeys(sale).pending)
+		args := append(make([]string, 0, len(members)+1), ttl)
+		for _, i := range members {
+			keys = append(keys, orderKey(sale, refs[i].OrderID))
+			args = append(args, refs[i].OrderID)
+		}
+		execs[g] = rueidis.LuaExec{Keys: keys, Args: args}
 	}
 	var errs []error
 	for _, res := range s.confirm.ExecMulti(ctx, s.client, execs...) {
