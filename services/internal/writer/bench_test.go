@@ -1,9 +1,13 @@
 package writer_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/order"
+	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 )
 
 // BenchmarkWriterThroughput measures the writer alone: a topic pre-filled
@@ -17,8 +21,19 @@ import (
 // Rows are counted every 200 ms, which bounds the precision. See docs/benchmarks.md.
 func BenchmarkWriterThroughput(b *testing.B) {
 	const events = 200_000
+	type variant struct {
+		name   string
+		batch  int
+		ledger bool // false: the Redis claim/confirm handshake is replaced by a no-op, to show its share
+	}
+	var variants []variant
 	for _, batch := range []int{500, 2000, 5000, 10000} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+		variants = append(variants, variant{fmt.Sprintf("batch=%d", batch), batch, true})
+	}
+	variants = append(variants, variant{"batch=10000/no-redis-handshake", 10000, false})
+	for _, v := range variants {
+		batch := v.batch
+		b.Run(v.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				f := newFixture(b, 12)
@@ -26,6 +41,9 @@ func BenchmarkWriterThroughput(b *testing.B) {
 				f.produce(evs)
 				cfg := f.config()
 				cfg.BatchSize = batch
+				if !v.ledger {
+					f.ledgerOverride = noopLedger{}
+				}
 				b.StartTimer()
 				t0 := time.Now()
 				f.start(cfg)
@@ -47,4 +65,20 @@ func BenchmarkWriterThroughput(b *testing.B) {
 			}
 		})
 	}
+}
+
+// noopLedger answers "absent" for every claim and confirms nothing: the
+// writer without its Redis handshake (a measurement aid, never the product).
+type noopLedger struct{}
+
+func (noopLedger) ClaimForPersist(_ context.Context, refs []reservation.Ref) ([]string, error) {
+	out := make([]string, len(refs))
+	for i := range out {
+		out[i] = reservation.PersistAbsent
+	}
+	return out, nil
+}
+func (noopLedger) Confirm(context.Context, []reservation.Ref) error { return nil }
+func (noopLedger) Release(context.Context, order.Order, reservation.ReleaseMode) error {
+	return nil
 }

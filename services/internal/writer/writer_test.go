@@ -39,6 +39,8 @@ type fixture struct {
 	redis    rueidis.Client
 	producer *kgo.Client
 	adm      *kadm.Client
+	// ledgerOverride replaces the Redis ledger (benchmarks only).
+	ledgerOverride writer.Ledger
 }
 
 func randHex(n int) string {
@@ -106,7 +108,11 @@ func (f *fixture) start(cfg writer.Config) (w *writer.Writer, stop func() error)
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	w, err := writer.New(cfg, f.pg, f.ledger, nil, log)
+	var ledger writer.Ledger = f.ledger
+	if f.ledgerOverride != nil {
+		ledger = f.ledgerOverride
+	}
+	w, err := writer.New(cfg, f.pg, ledger, nil, log)
 	if err != nil {
 		f.t.Fatal(err)
 	}
