@@ -9,7 +9,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -59,23 +58,7 @@ func probe() int {
 	if addr == "" {
 		addr = "127.0.0.1:8080"
 	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return 1
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + "/healthz")
-	if err != nil {
-		return 1
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 1
-	}
-	return 0
+	return telemetry.Probe(addr)
 }
 
 func run(ctx context.Context) error {
@@ -83,25 +66,12 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		return fmt.Errorf("BLITZBUY_LOG_LEVEL: %w", err)
-	}
-	log := telemetry.NewLogger(os.Stdout, level, "order-api")
-	log.Info("starting", append([]any{"version", version}, config.Masked(cfg)...)...)
-
-	if os.Getenv("OTEL_SERVICE_NAME") == "" {
-		os.Setenv("OTEL_SERVICE_NAME", "order-api")
-	}
-	shutdownTracing, err := telemetry.Setup(ctx, telemetry.Config{ServiceName: "order-api", Version: version, Export: telemetry.ExportConfigured()})
+	log, stopTracing, err := telemetry.Start(ctx, os.Stdout, "order-api", version, cfg.LogLevel)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = shutdownTracing(c)
-	}()
+	defer stopTracing()
+	log.Info("starting", append([]any{"version", version}, config.Masked(cfg)...)...)
 
 	rdb, err := rueidis.NewClient(rueidis.ClientOption{
 		InitAddress: []string{cfg.RedisAddr},

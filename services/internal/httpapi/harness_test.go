@@ -149,23 +149,7 @@ func (h *apiHarness) newSale(stock, limit int64, mutate ...func(map[string]any))
 }
 
 // deleteSale removes every key of a test sale.
-func (h *apiHarness) deleteSale(id string) {
-	ctx := context.Background()
-	var cursor uint64
-	for {
-		e, err := h.Redis.Do(ctx, h.Redis.B().Scan().Cursor(cursor).Match("{sale:"+id+"}*").Count(1000).Build()).AsScanEntry()
-		if err != nil {
-			return
-		}
-		if len(e.Elements) > 0 {
-			h.Redis.Do(ctx, h.Redis.B().Unlink().Key(e.Elements...).Build())
-		}
-		if cursor = e.Cursor; cursor == 0 {
-			break
-		}
-	}
-	h.Redis.Do(ctx, h.Redis.B().Srem().Key("blitzbuy:sales").Member(id).Build())
-}
+func (h *apiHarness) deleteSale(id string) { stacktest.DeleteSale(h.Redis, id) }
 
 func (h *apiHarness) token(user string) string {
 	tok, err := httpapi.SignUserToken(h.secret, user, time.Hour)

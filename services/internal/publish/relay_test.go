@@ -52,22 +52,7 @@ func newFixture(t *testing.T) *fixture {
 		StartsAt: time.Now().Add(-time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		var cursor uint64
-		for {
-			e, err := rdb.Do(ctx, rdb.B().Scan().Cursor(cursor).Match("{sale:"+sale+"}*").Count(1000).Build()).AsScanEntry()
-			if err != nil {
-				return
-			}
-			if len(e.Elements) > 0 {
-				rdb.Do(ctx, rdb.B().Unlink().Key(e.Elements...).Build())
-			}
-			if cursor = e.Cursor; cursor == 0 {
-				break
-			}
-		}
-		rdb.Do(ctx, rdb.B().Srem().Key("blitzbuy:sales").Member(sale).Build())
-	})
+	t.Cleanup(func() { stacktest.DeleteSale(rdb, sale) })
 	return &fixture{env: env, store: store, prod: prod, sale: sale}
 }
 
