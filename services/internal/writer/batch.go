@@ -69,9 +69,11 @@ func endSpan(span trace.Span, err error) {
 	span.End()
 }
 
-// process runs one attempt over a batch. It returns an error only for
-// transient failures (the whole batch is retried; every step is idempotent).
-func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, firstFailure time.Time) (err error) {
+// process runs one attempt over a batch: claim, insert, compensate,
+// dead-letter. It returns the orders now persisted (for the finishing stage
+// to confirm), or an error only for transient failures (the whole batch is
+// retried; every step is idempotent).
+func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, firstFailure time.Time) (persisted []reservation.Ref, err error) {
 	var bad []poison
 	items := make([]item, 0, len(recs))
 	var spans []trace.Span
@@ -110,7 +112,7 @@ func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, f
 	}
 	claims, err := w.ledger.ClaimForPersist(ctx, refs)
 	if err != nil {
-		return &transientError{"redis", err}
+		return nil, &transientError{"redis", err}
 	}
 	rows := make([]pgstore.Row, 0, len(items))
 	keep := items[:0]
@@ -126,7 +128,6 @@ func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, f
 	}
 	items = keep
 
-	var persisted []reservation.Ref
 	var rejected []poison
 	var rejectedItems []item
 	if len(rows) > 0 {
@@ -159,17 +160,14 @@ func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, f
 					rejected = append(rejected, poison{rec: it.rec, reason: ReasonConstraint, err: err})
 					rejectedItems = append(rejectedItems, it)
 				default:
-					return &transientError{transientReason(err), err}
+					return nil, &transientError{transientReason(err), err}
 				}
 			}
 		default:
-			return &transientError{transientReason(err), err}
+			return nil, &transientError{transientReason(err), err}
 		}
 	}
 
-	if err := w.ledger.Confirm(ctx, persisted); err != nil {
-		return &transientError{"redis", err}
-	}
 	// Saga: a valid order the database refuses for good gives its stock back.
 	for _, it := range rejectedItems {
 		o := order.Order{ID: it.ev.OrderID, SaleID: it.ev.SaleID, UserID: it.ev.UserID,
@@ -182,17 +180,17 @@ func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, f
 		case errors.Is(err, reservation.ErrNotOwned), errors.Is(err, order.ErrNotFound):
 			// already compensated (a retried batch), or no reservation to return
 		default:
-			return &transientError{"redis", err}
+			return nil, &transientError{"redis", err}
 		}
 	}
 	if err := w.deadLetter(ctx, append(bad, rejected...), attempt, firstFailure); err != nil {
-		return &transientError{"kafka", err}
+		return nil, &transientError{"kafka", err}
 	}
 	now := w.now()
 	for _, it := range items {
 		w.m.persistLatency.Observe(now.Sub(it.ev.ReservedAt).Seconds())
 	}
-	return nil
+	return persisted, nil
 }
 
 func decodeReason(err error) string {

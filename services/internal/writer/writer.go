@@ -136,26 +136,50 @@ func (w *Writer) Client() *kgo.Client { return w.cl }
 // Ready is false while the writer is retrying a failure (database down…).
 func (w *Writer) Ready() bool { return w.ready.Load() }
 
-// Run consumes until ctx is cancelled, then finishes the batch in hand,
-// commits it and leaves the group.
+// Run consumes until ctx is cancelled, then finishes the batches in hand,
+// commits them and leaves the group.
+//
+// Two stages overlap: while the finishing stage confirms batch N in Redis
+// and commits its offsets, the main loop already claims and inserts batch
+// N+1 (the Postgres insert is the longest step). Offsets are committed in
+// batch order and only after the batch's rows are committed; a rebalance in
+// between can only cause redelivery, which the idempotent insert absorbs.
 func (w *Writer) Run(ctx context.Context) error {
-	defer w.cl.CloseAllowingRebalance() // leaves the group
+	// Batches in hand are finished even when shutdown has begun, for at most
+	// the grace period.
+	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(w.cfg.ShutdownGrace, cancel) })
+	defer stop()
+
+	jobs := make(chan finishJob, 1)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for j := range jobs {
+			w.finish(work, j)
+		}
+	}()
+	defer func() {
+		close(jobs)
+		<-finished
+		w.cl.CloseAllowingRebalance() // leaves the group
+	}()
+
 	for {
 		recs, err := w.poll(ctx)
 		if err != nil {
 			return err
 		}
 		if len(recs) > 0 {
-			// The batch in hand is finished even when shutdown has begun.
-			work, cancel := context.WithCancel(context.WithoutCancel(ctx))
-			stop := context.AfterFunc(ctx, func() {
-				time.AfterFunc(w.cfg.ShutdownGrace, cancel)
-			})
-			err := w.handle(work, recs)
-			stop()
-			cancel()
+			persisted, err := w.persist(work, recs)
 			if err != nil {
 				return err // only when the grace period ran out: nothing committed, redelivered later
+			}
+			select {
+			case jobs <- finishJob{recs: recs, persisted: persisted}:
+			case <-work.Done():
+				return work.Err()
 			}
 		}
 		w.cl.AllowRebalance()
@@ -163,6 +187,47 @@ func (w *Writer) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+type finishJob struct {
+	recs      []*kgo.Record
+	persisted []reservation.Ref
+}
+
+// finish confirms a persisted batch in Redis and commits its offsets.
+func (w *Writer) finish(ctx context.Context, j finishJob) {
+	for attempt := 1; ; attempt++ {
+		err := w.ledger.Confirm(ctx, j.persisted)
+		if err == nil {
+			break
+		}
+		// The rows are in Postgres; only the reservations' stage lags. Keep
+		// trying: the outbox entries must go.
+		w.m.retries.WithLabelValues("redis").Inc()
+		delay := backoff(attempt, w.cfg.BackoffMin, w.cfg.BackoffMax)
+		w.log.Warn("confirm failed, retrying", "attempt", attempt, "retry_in", delay.String(), "err", err)
+		select {
+		case <-ctx.Done():
+			return // redelivered after restart: claim and confirm again
+		case <-time.After(delay):
+		}
+	}
+	for attempt := 1; attempt <= 5; attempt++ {
+		err := w.cl.CommitRecords(ctx, j.recs...)
+		if err == nil {
+			return
+		}
+		w.m.retries.WithLabelValues("commit").Inc()
+		w.log.Warn("offset commit failed", "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff(attempt, w.cfg.BackoffMin, w.cfg.BackoffMax)):
+		}
+	}
+	// Typically a rebalance took the partitions: their next owner re-reads
+	// from the last commit, and the idempotent insert skips what is there.
+	w.log.Warn("giving up committing a persisted batch; it will be redelivered", "records", len(j.recs))
 }
 
 // poll gathers up to BatchSize records, waiting at most BatchWait after the
@@ -201,16 +266,18 @@ func (w *Writer) poll(ctx context.Context) ([]*kgo.Record, error) {
 	return recs, nil
 }
 
-// handle processes a batch until it succeeds (retrying transient failures
-// with backoff), then commits its offsets.
-func (w *Writer) handle(ctx context.Context, recs []*kgo.Record) error {
+// persist processes a batch until it succeeds, retrying transient failures
+// with backoff, and returns the orders persisted.
+func (w *Writer) persist(ctx context.Context, recs []*kgo.Record) ([]reservation.Ref, error) {
 	w.m.consumed.Add(float64(len(recs)))
 	w.m.batchSize.Observe(float64(len(recs)))
 	var first time.Time
 	for attempt := 1; ; attempt++ {
-		err := w.process(ctx, recs, attempt, first)
+		persisted, err := w.process(ctx, recs, attempt, first)
 		if err == nil {
-			break
+			w.ready.Store(true)
+			w.m.outage.Set(0)
+			return persisted, nil
 		}
 		if first.IsZero() {
 			first = w.now()
@@ -223,23 +290,7 @@ func (w *Writer) handle(ctx context.Context, recs []*kgo.Record) error {
 		w.log.Warn("batch failed, retrying", "reason", reason, "attempt", attempt, "retry_in", delay.String(), "err", err)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("writer: gave up on a batch at shutdown: %w", err)
-		case <-time.After(delay):
-		}
-	}
-	w.ready.Store(true)
-	w.m.outage.Set(0)
-	for attempt := 1; ; attempt++ {
-		err := w.cl.CommitRecords(ctx, recs...)
-		if err == nil {
-			return nil
-		}
-		w.m.retries.WithLabelValues("commit").Inc()
-		delay := backoff(attempt, w.cfg.BackoffMin, w.cfg.BackoffMax)
-		w.log.Warn("offset commit failed, retrying", "attempt", attempt, "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("writer: commit at shutdown: %w", err) // rows are in: redelivery is a no-op
+			return nil, fmt.Errorf("writer: gave up on a batch at shutdown: %w", err)
 		case <-time.After(delay):
 		}
 	}
