@@ -115,7 +115,7 @@ func run(ctx context.Context, args []string) error {
 	w, err := writer.New(writer.Config{
 		Brokers: cfg.KafkaBrokers, Topic: cfg.OrdersTopic, DLQTopic: cfg.DLQTopic, Group: cfg.Group,
 		BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait, BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax,
-		ShutdownGrace: cfg.ShutdownGrace, Tracer: kafkaTracer,
+		ShutdownGrace: cfg.ShutdownGrace, Tracer: kafkaTracer, Pipelines: cfg.Pipelines,
 		Opts: []kgo.Opt{kgo.WithHooks(append(kafkaTracing.Hooks(), kafkaMetrics)...)},
 	}, store, ledger, writer.NewMetrics(reg), log)
 	if err != nil {

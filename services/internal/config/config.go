@@ -106,8 +106,9 @@ type Writer struct {
 	Group          string        `env:"BLITZBUY_WRITER_GROUP" envDefault:"order-writer"`
 	PostgresURL    string        `env:"BLITZBUY_POSTGRES_URL,required" secret:"true"`
 	PostgresConns  int32         `env:"BLITZBUY_POSTGRES_MAX_CONNS" envDefault:"4"`
-	BatchSize      int           `env:"BLITZBUY_WRITER_BATCH_SIZE" envDefault:"5000"`
+	BatchSize      int           `env:"BLITZBUY_WRITER_BATCH_SIZE" envDefault:"10000"`
 	BatchWait      time.Duration `env:"BLITZBUY_WRITER_BATCH_WAIT" envDefault:"20ms"`
+	Pipelines      int           `env:"BLITZBUY_WRITER_PIPELINES" envDefault:"2"`
 	BackoffMin     time.Duration `env:"BLITZBUY_WRITER_BACKOFF_MIN" envDefault:"1s"`
 	BackoffMax     time.Duration `env:"BLITZBUY_WRITER_BACKOFF_MAX" envDefault:"30s"`
 	ShutdownGrace  time.Duration `env:"BLITZBUY_SHUTDOWN_TIMEOUT" envDefault:"30s"`

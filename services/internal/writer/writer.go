@@ -52,9 +52,12 @@ type Config struct {
 	BatchWait time.Duration
 	// BackoffMin/BackoffMax bound the exponential retry delay (1 s … 30 s).
 	BackoffMin, BackoffMax time.Duration
-	// ShutdownGrace bounds how long the batch in hand may take once Run's
+	// ShutdownGrace bounds how long the batches in hand may take once Run's
 	// context is cancelled.
 	ShutdownGrace time.Duration
+	// Pipelines is how many batches are claimed and inserted at once (≥ 1;
+	// 0 means 2). Offsets are committed in order whatever the value.
+	Pipelines int
 	// Opts are extra client options (tests, tracing and metrics hooks).
 	Opts []kgo.Opt
 	// Tracer, when set, gives every record an "orders process" span that
@@ -99,6 +102,9 @@ func New(cfg Config, store Store, ledger Ledger, m *Metrics, log *slog.Logger) (
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 30 * time.Second
 	}
+	if cfg.Pipelines <= 0 {
+		cfg.Pipelines = 2
+	}
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumerGroup(cfg.Group),
@@ -139,11 +145,12 @@ func (w *Writer) Ready() bool { return w.ready.Load() }
 // Run consumes until ctx is cancelled, then finishes the batches in hand,
 // commits them and leaves the group.
 //
-// Two stages overlap: while the finishing stage confirms batch N in Redis
-// and commits its offsets, the main loop already claims and inserts batch
-// N+1 (the Postgres insert is the longest step). Offsets are committed in
-// batch order and only after the batch's rows are committed; a rebalance in
-// between can only cause redelivery, which the idempotent insert absorbs.
+// Batches flow through a pipeline: up to Pipelines batches are claimed and
+// inserted concurrently (Postgres can use more than one core), and a single
+// finishing stage confirms them in Redis and commits their offsets strictly
+// in the order they were polled, each only after its rows are committed. A
+// rebalance in between can only cause redelivery, which the idempotent
+// insert absorbs.
 func (w *Writer) Run(ctx context.Context) error {
 	// Batches in hand are finished even when shutdown has begun, for at most
 	// the grace period.
@@ -152,16 +159,36 @@ func (w *Writer) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(w.cfg.ShutdownGrace, cancel) })
 	defer stop()
 
-	jobs := make(chan finishJob, 1)
+	type inflight struct {
+		recs      []*kgo.Record
+		persisted []reservation.Ref
+		err       error
+		done      chan struct{}
+	}
+	queue := make(chan *inflight, w.cfg.Pipelines) // in poll order
+	slots := make(chan struct{}, w.cfg.Pipelines)  // concurrent persists
+	failed := make(chan error, 1)
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		for j := range jobs {
-			w.finish(work, j)
+		for b := range queue {
+			<-b.done
+			if b.err != nil {
+				// Nothing after a failed batch may be committed: its records would
+				// be skipped. Stop here; they are all redelivered after a restart.
+				select {
+				case failed <- b.err:
+				default:
+				}
+				for range queue {
+				}
+				return
+			}
+			w.finish(work, finishJob{recs: b.recs, persisted: b.persisted})
 		}
 	}()
 	defer func() {
-		close(jobs)
+		close(queue)
 		<-finished
 		w.cl.CloseAllowingRebalance() // leaves the group
 	}()
@@ -172,17 +199,28 @@ func (w *Writer) Run(ctx context.Context) error {
 			return err
 		}
 		if len(recs) > 0 {
-			persisted, err := w.persist(work, recs)
-			if err != nil {
-				return err // only when the grace period ran out: nothing committed, redelivered later
+			b := &inflight{recs: recs, done: make(chan struct{})}
+			select {
+			case slots <- struct{}{}:
+			case err := <-failed:
+				return err
 			}
 			select {
-			case jobs <- finishJob{recs: recs, persisted: persisted}:
-			case <-work.Done():
-				return work.Err()
+			case queue <- b:
+			case err := <-failed:
+				return err
 			}
+			go func() {
+				defer func() { <-slots; close(b.done) }()
+				b.persisted, b.err = w.persist(work, b.recs)
+			}()
 		}
 		w.cl.AllowRebalance()
+		select {
+		case err := <-failed:
+			return err // only when the grace period ran out: nothing after it committed
+		default:
+		}
 		if ctx.Err() != nil {
 			return nil
 		}

@@ -103,7 +103,9 @@ func TestWriterCompensatesRejectedOrders(t *testing.T) {
 	a, b := reserve("key-a"), reserve("key-b")
 	evA, evB := order.NewOrderPlaced(a), order.NewOrderPlaced(b)
 	evB.IdempotencyKey = evA.IdempotencyKey // collides with A on (sale, user, key)
-	f.start(f.config())
+	cfg := f.config()
+	cfg.Pipelines = 1 // which of two colliding orders wins is decided by insert order
+	f.start(cfg)
 	f.produce([]order.OrderPlaced{evA, evB})
 
 	f.waitRows(sale, 1, time.Minute)
