@@ -148,9 +148,26 @@ func TestRejectedRequestsAreNotCounted(t *testing.T) {
 // margin) and checks who is let in, never how precise the timing is.
 func TestWindowSlides(t *testing.T) {
 	rdb := newClient(t)
-	const window = 400 * time.Millisecond
-	const margin = 40 * time.Millisecond
+	const window = 1500 * time.Millisecond
+	const margin = 100 * time.Millisecond
 	l := newLimiter(t, rdb, 2, window)
+	// The scenario needs the machine to keep its timing within ~0.5 s; on a
+	// stall it is run again with a fresh user (never skipped).
+	for attempt := 1; ; attempt++ {
+		if windowSlides(t, rdb, l, window, margin) {
+			return
+		}
+		if attempt == 3 {
+			t.Fatal("the machine stalled in three attempts; the sliding window could not be observed")
+		}
+		t.Logf("attempt %d: the machine stalled, trying again", attempt)
+	}
+}
+
+// windowSlides runs the scenario once; false means the timing assumptions
+// broke (not the limiter), so the caller retries.
+func windowSlides(t *testing.T, rdb rueidis.Client, l *ratelimit.Limiter, window, margin time.Duration) bool {
+	t.Helper()
 	user := userID(t, rdb)
 
 	start := time.Now()
@@ -172,7 +189,7 @@ func TestWindowSlides(t *testing.T) {
 	// A leaves the window; B is still in it: exactly one more request fits.
 	time.Sleep(d.Reset + margin)
 	if time.Since(start) > window+window/2-margin {
-		t.Skipf("the machine is too slow for this timing test (%s elapsed)", time.Since(start))
+		return false
 	}
 	if d := allow(t, l, user); !d.Allowed || d.Remaining != 0 {
 		t.Fatalf("after the oldest left: got %+v, want allowed with remaining 0", d)
@@ -195,6 +212,7 @@ func TestWindowSlides(t *testing.T) {
 			t.Fatalf("request %d after a quiet window: got %+v, want allowed", i+1, d)
 		}
 	}
+	return true
 }
 
 func TestLimitZeroDisables(t *testing.T) {
