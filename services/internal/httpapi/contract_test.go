@@ -45,6 +45,8 @@ func TestContractAdminSales(t *testing.T) {
 		{"update", h.Admin, map[string]any{"name": "Phone", "stock": 12, "per_user_limit": 2}, http.StatusOK, ""},
 		{"missing stock", h.Admin, map[string]any{"name": "x", "per_user_limit": 1}, http.StatusBadRequest, order.CodeInvalidRequest},
 		{"unknown field", h.Admin, map[string]any{"name": "x", "stock": 1, "per_user_limit": 1, "colour": "red"}, http.StatusBadRequest, order.CodeInvalidRequest},
+		{"trailing data after the object", h.Admin, `{"name":"x","stock":1,"per_user_limit":1} {}`, http.StatusBadRequest, order.CodeInvalidRequest},
+		{"empty body", h.Admin, "", http.StatusBadRequest, order.CodeInvalidRequest},
 		{"ends before start", h.Admin, map[string]any{"name": "x", "stock": 1, "per_user_limit": 1,
 			"starts_at": "2030-01-02T00:00:00Z", "ends_at": "2030-01-01T00:00:00Z"}, http.StatusBadRequest, order.CodeInvalidRequest},
 	}
@@ -63,6 +65,9 @@ func TestContractAdminSales(t *testing.T) {
 				}
 			}
 		})
+	}
+	if r := h.do("PUT", "/v1/admin/sales/"+id, h.Admin, map[string]string{"Content-Type": "text/plain"}, body); r.Status != http.StatusUnsupportedMediaType || r.problem(t).Code != order.CodeInvalidRequest {
+		t.Errorf("PUT as text/plain: %d %s, want 415 invalid_request", r.Status, r.Body)
 	}
 	if s := h.sale(id); s.Stock != 12 || s.Remaining != 12 || s.State != order.StateActive || s.PerUserLimit != 2 {
 		t.Errorf("sale after update %+v, want stock 12 remaining 12 active", s)

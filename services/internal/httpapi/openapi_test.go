@@ -274,6 +274,8 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "put sale without stock", method: "PUT", path: adminPath, bearer: admin, body: `{"name":"x","per_user_limit":1}`, want: 400, offContract: true},
 		{name: "put sale over 4 KiB", method: "PUT", path: adminPath, bearer: admin,
 			body: `{"name":"` + strings.Repeat("n", 5000) + `","stock":1,"per_user_limit":1}`, want: 413, offContract: true},
+		{name: "put sale as text/plain", method: "PUT", path: adminPath, bearer: admin, body: create,
+			headers: map[string]string{"Content-Type": "text/plain"}, want: 415, offContract: true},
 		{name: "counters", method: "GET", path: adminPath, bearer: admin, want: 200},
 		{name: "counters without token", method: "GET", path: adminPath, want: 401, offContract: true},
 		{name: "counters with a user token", method: "GET", path: adminPath, bearer: alice, want: 403},

@@ -42,39 +42,58 @@ const maxQuantity = 1_000_000
 // may be empty (quantity 1). Errors are *order.Error with code invalid_request;
 // their HTTP status is returned alongside (400, 413 or 415).
 func DecodeOrderRequest(contentType string, body io.Reader) (qty int64, status int, err error) {
-	raw, err := io.ReadAll(body)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return 0, http.StatusRequestEntityTooLarge, order.Errorf(order.CodeInvalidRequest, "the body exceeds %d bytes", maxBody)
-		}
-		return 0, http.StatusBadRequest, order.Errorf(order.CodeInvalidRequest, "the body could not be read")
-	}
-	if len(bytes.TrimSpace(raw)) == 0 {
-		return 1, 0, nil
-	}
-	if mt, _, err := mime.ParseMediaType(contentType); err != nil || mt != "application/json" {
-		return 0, http.StatusUnsupportedMediaType, order.Errorf(order.CodeInvalidRequest, "Content-Type must be application/json")
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
 	var req OrderRequest
-	if err := dec.Decode(&req); err != nil {
-		return 0, http.StatusBadRequest, order.Errorf(order.CodeInvalidRequest, "malformed JSON body: %s", jsonErrorDetail(err))
+	empty, status, err := decodeBody(contentType, body, &req, true)
+	if err != nil {
+		return 0, status, err
 	}
-	if dec.More() {
-		return 0, http.StatusBadRequest, order.Errorf(order.CodeInvalidRequest, "the body must hold exactly one JSON object")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return 0, http.StatusBadRequest, order.Errorf(order.CodeInvalidRequest, "the body must hold exactly one JSON object")
-	}
-	if req.Quantity == nil {
+	if empty || req.Quantity == nil {
 		return 1, 0, nil
 	}
 	if *req.Quantity < 1 || *req.Quantity > maxQuantity {
 		return 0, http.StatusBadRequest, order.Errorf(order.CodeInvalidRequest, "quantity must be between 1 and %d", maxQuantity)
 	}
 	return *req.Quantity, 0, nil
+}
+
+// decodeJSON decodes a required JSON body into v with the same rules as
+// order requests (Content-Type, size, unknown fields, one object only).
+func decodeJSON(contentType string, body io.Reader, v any) (status int, err error) {
+	_, status, err = decodeBody(contentType, body, v, false)
+	return status, err
+}
+
+// decodeBody is the one place request bodies are decoded: 413 beyond the
+// size limit, 415 for a non-JSON Content-Type, 400 for malformed JSON,
+// unknown fields or trailing data. An empty body is allowed only when
+// allowEmpty (it then reports empty and leaves v untouched).
+func decodeBody(contentType string, body io.Reader, v any, allowEmpty bool) (empty bool, status int, err error) {
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return false, http.StatusRequestEntityTooLarge, order.Errorf(order.CodeInvalidRequest, "the body exceeds %d bytes", maxBody)
+		}
+		return false, http.StatusBadRequest, order.Errorf(order.CodeInvalidRequest, "the body could not be read")
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		if allowEmpty {
+			return true, 0, nil
+		}
+		return false, http.StatusBadRequest, order.Errorf(order.CodeInvalidRequest, "a JSON body is required")
+	}
+	if mt, _, err := mime.ParseMediaType(contentType); err != nil || mt != "application/json" {
+		return false, http.StatusUnsupportedMediaType, order.Errorf(order.CodeInvalidRequest, "Content-Type must be application/json")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return false, http.StatusBadRequest, order.Errorf(order.CodeInvalidRequest, "malformed JSON body: %s", jsonErrorDetail(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return false, http.StatusBadRequest, order.Errorf(order.CodeInvalidRequest, "the body must hold exactly one JSON object")
+	}
+	return false, 0, nil
 }
 
 // jsonErrorDetail describes a decoding error without echoing input back.

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -27,16 +26,9 @@ func (s *Server) putSale(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, order.Errorf(order.CodeInvalidRequest, "sale ids are 1-64 characters of [A-Za-z0-9_-]"))
 		return
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
 	var req SaleRequest
-	if err := dec.Decode(&req); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			s.problemStatus(w, r, http.StatusRequestEntityTooLarge, order.Errorf(order.CodeInvalidRequest, "the body exceeds %d bytes", maxBody))
-			return
-		}
-		s.problem(w, r, order.Errorf(order.CodeInvalidRequest, "malformed JSON body: %s", jsonErrorDetail(err)))
+	if status, err := decodeJSON(r.Header.Get("Content-Type"), http.MaxBytesReader(w, r.Body, maxBody), &req); err != nil {
+		s.problemStatus(w, r, status, err)
 		return
 	}
 	now := s.now().UTC()
