@@ -333,21 +333,8 @@ func (s *Server) lookupOrder(ctx context.Context, id string) (order.Order, error
 	return s.d.Reserver.Order(ctx, id)
 }
 
-// problemStatus answers err with an explicit status (413/415 share the
+// problemStatus answers err with an explicit status (413/415/405 share the
 // invalid_request code with 400).
 func (s *Server) problemStatus(w http.ResponseWriter, r *http.Request, status int, err error) {
-	if status == 0 || status == http.StatusBadRequest {
-		s.problem(w, r, err)
-		return
-	}
-	var de *order.Error
-	if !errors.As(err, &de) {
-		s.problem(w, r, err)
-		return
-	}
-	noteProblemCode(w, de.Code)
-	writeJSON(w, status, "application/problem+json", Problem{
-		Type: ProblemTypeBase + string(de.Code), Title: http.StatusText(status), Status: status,
-		Detail: de.Message, Code: de.Code,
-	})
+	writeProblemStatus(w, r, s.d.Log, status, err)
 }

@@ -60,9 +60,17 @@ const ProblemTypeBase = "urn:blitzbuy:problem:"
 // retryAfterUnavailable is what a 503 tells clients to wait.
 const retryAfterUnavailable = 1 * time.Second
 
-// writeProblem answers err as problem+json. Errors that are not domain errors
-// become 500 `internal` and their text is logged, never sent.
+// writeProblem answers err as problem+json with the status of its code.
+// Errors that are not domain errors become 500 `internal` and their text is
+// logged, never sent.
 func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	writeProblemStatus(w, r, log, 0, err)
+}
+
+// writeProblemStatus is writeProblem with an explicit status for the codes
+// one status cannot cover (invalid_request is 400, 405, 413 or 415); 0 means
+// the code's own status.
+func writeProblemStatus(w http.ResponseWriter, r *http.Request, log *slog.Logger, override int, err error) {
 	var de *order.Error
 	if !errors.As(err, &de) {
 		log.ErrorContext(r.Context(), "request failed", "err", err, "path", r.URL.Path)
@@ -74,6 +82,10 @@ func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, err 
 	if !ok {
 		status = http.StatusInternalServerError
 	}
+	title := problemTitle[de.Code]
+	if override != 0 && override != status && de.Code != order.CodeInternal {
+		status, title = override, http.StatusText(override)
+	}
 	if de.Code == order.CodeUnavailable && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfterUnavailable/time.Second)))
 	}
@@ -82,7 +94,7 @@ func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, err 
 	}
 	noteProblemCode(w, de.Code)
 	writeJSON(w, status, "application/problem+json", Problem{
-		Type: ProblemTypeBase + string(de.Code), Title: problemTitle[de.Code], Status: status,
+		Type: ProblemTypeBase + string(de.Code), Title: title, Status: status,
 		Detail: de.Message, Code: de.Code,
 	})
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -75,39 +76,31 @@ func (s *Server) putSale(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getSale(w http.ResponseWriter, r *http.Request) {
-	saleID := chi.URLParam(r, "saleID")
-	if !order.ValidSaleID(saleID) {
-		s.problem(w, r, order.Errorf(order.CodeNotFound, "no sale %q", saleID))
-		return
-	}
-	sale, err := s.d.Reserver.Sale(r.Context(), saleID, s.now())
-	if errors.Is(err, order.ErrNotFound) {
-		s.problem(w, r, order.Errorf(order.CodeNotFound, "no sale %q", saleID))
-		return
-	}
-	if err != nil {
-		s.problem(w, r, unavailableUnlessDomain(err))
-		return
-	}
-	writeJSON(w, http.StatusOK, "application/json", sale)
+	serveSale(s, w, r, s.d.Reserver.Sale)
 }
 
 func (s *Server) getCounters(w http.ResponseWriter, r *http.Request) {
+	serveSale(s, w, r, s.d.Reserver.Counters)
+}
+
+// serveSale answers a read of one sale: 404 for an invalid or unknown sale
+// id, 503 when the ledger is unreachable, else 200 with what read returned.
+func serveSale[T any](s *Server, w http.ResponseWriter, r *http.Request, read func(context.Context, string, time.Time) (T, error)) {
 	saleID := chi.URLParam(r, "saleID")
+	notFound := order.Errorf(order.CodeNotFound, "no sale %q", saleID)
 	if !order.ValidSaleID(saleID) {
-		s.problem(w, r, order.Errorf(order.CodeNotFound, "no sale %q", saleID))
+		s.problem(w, r, notFound)
 		return
 	}
-	c, err := s.d.Reserver.Counters(r.Context(), saleID, s.now())
-	if errors.Is(err, order.ErrNotFound) {
-		s.problem(w, r, order.Errorf(order.CodeNotFound, "no sale %q", saleID))
-		return
-	}
-	if err != nil {
+	v, err := read(r.Context(), saleID, s.now())
+	switch {
+	case errors.Is(err, order.ErrNotFound):
+		s.problem(w, r, notFound)
+	case err != nil:
 		s.problem(w, r, unavailableUnlessDomain(err))
-		return
+	default:
+		writeJSON(w, http.StatusOK, "application/json", v)
 	}
-	writeJSON(w, http.StatusOK, "application/json", c)
 }
 
 // unavailableUnlessDomain maps infrastructure failures (Redis down) to 503.

@@ -101,26 +101,20 @@ func SaleOfOrder(orderID string) (string, bool) {
 	return sale, true
 }
 
-// ValidUserID reports whether a JWT subject may be used as a user id.
-func ValidUserID(id string) bool {
-	if len(id) == 0 || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < 0x21 || id[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
+// ValidUserID reports whether a JWT subject may be used as a user id:
+// 1–128 visible ASCII characters.
+func ValidUserID(id string) bool { return visibleASCII(id, 128) }
 
 // ValidIdempotencyKey reports whether k is 1–255 visible ASCII characters.
-func ValidIdempotencyKey(k string) bool {
-	if len(k) == 0 || len(k) > 255 {
+func ValidIdempotencyKey(k string) bool { return visibleASCII(k, 255) }
+
+// visibleASCII reports whether s has 1 to max bytes, all in 0x21–0x7e.
+func visibleASCII(s string, max int) bool {
+	if len(s) == 0 || len(s) > max {
 		return false
 	}
-	for i := 0; i < len(k); i++ {
-		if k[i] < 0x21 || k[i] > 0x7e {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
 			return false
 		}
 	}
