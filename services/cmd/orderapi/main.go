@@ -17,14 +17,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/rueidis"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kotel"
-	"github.com/twmb/franz-go/plugin/kprom"
-	"go.opentelemetry.io/otel"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/config"
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
@@ -95,14 +90,11 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	kafkaTracing := kotel.NewKotel(kotel.WithTracer(kotel.NewTracer(kotel.TracerProvider(otel.GetTracerProvider()),
-		kotel.TracerPropagator(otel.GetTextMapPropagator()))))
-	kafkaMetrics := kprom.NewMetrics("blitzbuy_kafka", kprom.Registerer(reg))
+	reg := telemetry.NewRegistry()
+	_, kafkaHooks := telemetry.Kafka(reg)
 	producer, err := publish.NewProducer(publish.Config{
 		Brokers: cfg.KafkaBrokers, Topic: cfg.OrdersTopic, DeliveryTimeout: cfg.PublishTimeout, Linger: cfg.PublishLinger,
-		Opts:    []kgo.Opt{kgo.WithHooks(append(kafkaTracing.Hooks(), kafkaMetrics)...)},
+		Opts:    []kgo.Opt{kafkaHooks},
 		Metrics: publish.NewMetrics(reg),
 	})
 	if err != nil {

@@ -21,14 +21,10 @@ import (
 
 	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/rueidis"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kotel"
-	"github.com/twmb/franz-go/plugin/kprom"
-	"go.opentelemetry.io/otel"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/config"
 	"github.com/blitzbuy/blitzbuy/services/internal/pgstore"
@@ -104,19 +100,15 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := telemetry.NewRegistry()
 	store := pgstore.New(pool)
 	reg.MustRegister(pgstore.NewCollector(store))
-	kafkaTracer := kotel.NewTracer(kotel.TracerProvider(otel.GetTracerProvider()), kotel.TracerPropagator(otel.GetTextMapPropagator()),
-		kotel.ConsumerGroup(cfg.Group))
-	kafkaTracing := kotel.NewKotel(kotel.WithTracer(kafkaTracer))
-	kafkaMetrics := kprom.NewMetrics("blitzbuy_kafka", kprom.Registerer(reg))
+	kafkaTracer, kafkaHooks := telemetry.Kafka(reg, kotel.ConsumerGroup(cfg.Group))
 	w, err := writer.New(writer.Config{
 		Brokers: cfg.KafkaBrokers, Topic: cfg.OrdersTopic, DLQTopic: cfg.DLQTopic, Group: cfg.Group,
 		BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait, BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax,
 		ShutdownGrace: cfg.ShutdownGrace, Tracer: kafkaTracer, Pipelines: cfg.Pipelines,
-		Opts: []kgo.Opt{kgo.WithHooks(append(kafkaTracing.Hooks(), kafkaMetrics)...)},
+		Opts: []kgo.Opt{kafkaHooks},
 	}, store, ledger, writer.NewMetrics(reg), log)
 	if err != nil {
 		return err
