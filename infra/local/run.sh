@@ -43,7 +43,9 @@ start() {
 	write_env
 	# shellcheck disable=SC1091
 	source "$STATE/env"
-	export OTEL_EXPORTER_OTLP_ENDPOINT="$BLITZBUY_OTLP_ENDPOINT" OTEL_TRACES_SAMPLER=parentbased_always_on
+	# Dev default: every trace. The benchmarks start the services with the
+	# production default instead (OTEL_TRACES_SAMPLER=parentbased_traceidratio, 0.1).
+	export OTEL_EXPORTER_OTLP_ENDPOINT="$BLITZBUY_OTLP_ENDPOINT" OTEL_TRACES_SAMPLER="${OTEL_TRACES_SAMPLER:-parentbased_always_on}"
 	if pid_alive orderapi && api_ready 2>/dev/null; then
 		log "order-api already running (pid $(cat "$RUN/orderapi.pid"))"
 	else

@@ -139,6 +139,12 @@ func (s *Store) Reserve(ctx context.Context, req Request) (Result, error) {
 		defer span.End()
 	}
 	k := saleKeys(req.SaleID)
+	if splitCheck { // only in the deliberately broken test build (reserve_broken.go)
+		remaining, err := s.client.Do(ctx, s.client.B().Hget().Key(k.sale).Field("remaining").Build()).AsInt64()
+		if err == nil && remaining < req.Quantity {
+			return Result{Err: order.ErrSoldOut}, nil
+		}
+	}
 	reply, err := s.reserve.Exec(ctx, s.client,
 		[]string{k.sale, k.users, idemKey(req.SaleID, req.UserID, req.IdempotencyKey), k.pending, orderKey(req.SaleID, id)},
 		[]string{req.UserID, strconv.FormatInt(req.Quantity, 10), fingerprint(req.SaleID, req.Quantity), id,

@@ -1,0 +1,224 @@
+//go:build loadtest
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/results"
+)
+
+// TestVerifierCatchesOversell proves the harness can fail: order-api built
+// with -tags brokenreserve checks the stock and decrements it in two Redis
+// calls, and blitzbench must fail hot-item with an I1 oversell report naming
+// orders. The same scenario against the real build must pass every
+// invariant, so the failure is the broken script's and not the harness's.
+//
+// It loads the shared stack hard for a few seconds, so it runs in
+// `go tool task test:load`, serially, never beside other tests.
+func TestVerifierCatchesOversell(t *testing.T) {
+	root := repoRoot(t)
+	env := stackEnv(t, root)
+	bin := t.TempDir()
+	build(t, root, filepath.Join(bin, "blitzbench"), "./benchmarks/cmd/blitzbench")
+	build(t, root, filepath.Join(bin, "orderwriter"), "./services/cmd/orderwriter")
+	build(t, root, filepath.Join(bin, "orderapi"), "./services/cmd/orderapi")
+	build(t, root, filepath.Join(bin, "orderapi-broken"), "./services/cmd/orderapi", "-tags", "brokenreserve")
+
+	secret, admin := randHex(t, 32), randHex(t, 16)
+	group := "order-writer-bench-verifier"
+	common := append(env, "BLITZBUY_LOG_LEVEL=warn", "OTEL_TRACES_SAMPLER=always_off", "BLITZBUY_METRICS_ADDR=127.0.0.1:0")
+	startProc(t, filepath.Join(bin, "orderwriter"), append(common, "BLITZBUY_WRITER_GROUP="+group))
+
+	run := func(api string) (*results.File, string, error) {
+		addr := freeAddr(t)
+		stopAPI := startProc(t, filepath.Join(bin, api), append(common, "BLITZBUY_HTTP_ADDR="+addr,
+			"BLITZBUY_JWT_SECRET="+secret, "BLITZBUY_ADMIN_TOKEN="+admin, "BLITZBUY_RATE_LIMIT=0",
+			// Other tests' deliberately stranded orders are not this relay's to publish.
+			"BLITZBUY_RELAY_THRESHOLD=10m"))
+		defer stopAPI()
+		waitReady(t, "http://"+addr+"/readyz")
+		out := t.TempDir()
+		cmd := exec.Command(filepath.Join(bin, "blitzbench"), "run", "--calibrate-seconds", "0.5", "--drain-timeout", "60s",
+			"--out", out, filepath.Join(root, "benchmarks/cmd/blitzbench/testdata/oversell.yaml"))
+		cmd.Dir = root
+		cmd.Env = append(append(os.Environ(), env...), "BLITZBUY_API_URL=http://"+addr, "BLITZBUY_JWT_SECRET="+secret,
+			"BLITZBUY_ADMIN_TOKEN="+admin, "BLITZBUY_WRITER_GROUP="+group)
+		var buf bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &buf, &buf
+		err := cmd.Run()
+		f, rerr := results.Read(filepath.Join(out, "results.json"))
+		if rerr != nil {
+			t.Fatalf("%s: no results.json (%v); blitzbench said:\n%s", api, rerr, buf.String())
+		}
+		return f, buf.String(), err
+	}
+
+	t.Run("broken reservation fails I1", func(t *testing.T) {
+		f, out, err := run("orderapi-broken")
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Fatalf("blitzbench exit = %v, want exit status 1 (a failed run); output:\n%s", err, out)
+		}
+		i1 := invariant(t, f, "I1")
+		if i1.Pass || len(i1.Offending) == 0 {
+			t.Fatalf("I1 = %+v, want a failure naming the oversold orders; output:\n%s", i1, out)
+		}
+		if !strings.Contains(out, "I1 no oversell") || !strings.Contains(out, i1.Offending[0]) {
+			t.Errorf("the terminal summary does not report the oversell and its first order id %q:\n%s", i1.Offending[0], out)
+		}
+		if f.Pass || f.Scenarios[0].Pass {
+			t.Errorf("results.json says pass = %v / %v with I1 broken", f.Pass, f.Scenarios[0].Pass)
+		}
+		t.Logf("I1: %s; offending %v", i1.Detail, i1.Offending[:min(3, len(i1.Offending))])
+	})
+
+	t.Run("real reservation passes", func(t *testing.T) {
+		f, out, err := run("orderapi")
+		for _, id := range []string{"I1", "I2", "I3", "I4", "I5"} {
+			if inv := invariant(t, f, id); !inv.Pass {
+				t.Errorf("%s = %+v, want pass", id, inv)
+			}
+		}
+		if err != nil {
+			t.Errorf("blitzbench exit = %v, want 0; output:\n%s", err, out)
+		}
+		if got := f.Scenarios[0].Outcomes["accepted"]; got != 100 {
+			t.Errorf("accepted = %d, want exactly the stock, 100", got)
+		}
+	})
+}
+
+func invariant(t *testing.T, f *results.File, id string) results.Invariant {
+	t.Helper()
+	if len(f.Scenarios) != 1 {
+		t.Fatalf("%d scenarios in results.json, want 1", len(f.Scenarios))
+	}
+	for _, inv := range f.Scenarios[0].Invariants {
+		if inv.ID == id {
+			return inv
+		}
+	}
+	t.Fatalf("no %s in results.json: %+v", id, f.Scenarios[0].Invariants)
+	return results.Invariant{}
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOWORK").Output()
+	if err != nil || strings.TrimSpace(string(out)) == "" || strings.TrimSpace(string(out)) == "off" {
+		t.Fatalf("go env GOWORK = %q, %v: run from the repository", out, err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out)))
+}
+
+// stackEnv is the stack's settings (.local/stack.env, written by
+// `go tool task up`) as KEY=VALUE pairs. No stack is a failure, not a skip.
+func stackEnv(t *testing.T, root string) []string {
+	t.Helper()
+	f, err := os.Open(filepath.Join(root, ".local", "stack.env"))
+	if err != nil {
+		t.Fatalf("the stack is not up (run `go tool task up`): %v", err)
+	}
+	defer f.Close()
+	var env []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if kv, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "export "); ok {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func build(t *testing.T, root, out, pkg string, flags ...string) {
+	t.Helper()
+	cmd := exec.Command("go", append(append([]string{"build"}, flags...), "-o", out, pkg)...)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s %v: %v\n%s", pkg, flags, err, b)
+	}
+}
+
+// start runs a service binary until the test ends (or stop is called).
+func startProc(t *testing.T, bin string, env []string) (stop func()) {
+	t.Helper()
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), env...)
+	logf, err := os.Create(filepath.Join(t.TempDir(), filepath.Base(bin)+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("%s log:\n%s", filepath.Base(bin), b)
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready within 30 s", url)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func randHex(t *testing.T, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,437 @@
+// Package load is blitzbench's HTTP load generator: open model (a fixed
+// arrival schedule, latency measured from each request's scheduled time) and
+// closed model (N connections, as fast as the server answers, for the
+// calibration). Every request is prepared before the clock starts; a worker
+// reuses one fasthttp request/response pair, so sending costs no allocation
+// beyond what the answer itself needs (the order id of a 202).
+package load
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/valyala/fasthttp"
+)
+
+// Request is one prepared order request.
+type Request struct {
+	User string
+	Key  string
+	Qty  int
+	// Auth is the whole Authorization header value ("Bearer <jwt>").
+	Auth []byte
+	Body []byte
+}
+
+// Outcome classifies an answer.
+type Outcome uint8
+
+// The outcomes, in the order reports list them. Problem codes are the API's
+// (docs/api.md); anything a scenario did not expect counts as an error.
+const (
+	NotSent Outcome = iota
+	Accepted
+	AcceptedReplay
+	SoldOut
+	LimitReached
+	NotActive
+	RateLimited
+	KeyReused
+	Unavailable
+	HTTPError
+	TransportError
+	numOutcomes
+)
+
+var outcomeNames = [numOutcomes]string{
+	"not_sent", "accepted", "accepted_replay", "sold_out", "purchase_limit_reached", "sale_not_active",
+	"rate_limited", "idempotency_key_reused", "unavailable", "http_error", "transport_error",
+}
+
+func (o Outcome) String() string { return outcomeNames[o] }
+
+// ParseOutcome is the inverse of String.
+func ParseOutcome(s string) (Outcome, bool) {
+	for i, n := range outcomeNames {
+		if n == s {
+			return Outcome(i), true
+		}
+	}
+	return 0, false
+}
+
+// Result is the answer to one Request (same index).
+type Result struct {
+	// Sched and Sent are offsets from the start: when the request was due and
+	// when it left. Done is when its answer was read.
+	Sched, Sent, Done time.Duration
+	Status            int
+	Outcome           Outcome
+	Replayed          bool
+	OrderID           string
+	Err               string
+}
+
+// Latency is what the client saw: from the scheduled time (open model) or
+// from the send (closed model, where the two coincide).
+func (r *Result) Latency() time.Duration { return r.Done - r.Sched }
+
+// Config is the target and the connection settings, shared by the open and
+// the closed model so the calibration and the scenarios are comparable.
+type Config struct {
+	Addr    string // host:port
+	Path    string // the order route, e.g. /v1/sales/x/orders
+	Timeout time.Duration
+	// MaxConns bounds the connections (and so the requests in flight).
+	MaxConns int
+	// Progress, when set, is called about once a second during a run.
+	Progress func(Progress)
+}
+
+// Progress is a live view of a run.
+type Progress struct {
+	Elapsed, Total time.Duration
+	Done, Planned  int64
+	Outcomes       [numOutcomes]int64
+	P50, P99       time.Duration
+}
+
+// Run is the outcome of a run: one Result per Request plus what it cost.
+type Run struct {
+	Results []Result
+	Start   time.Time
+	// Wall is from the start to the last answer.
+	Wall        time.Duration
+	CPU         time.Duration // the generator process's user+system CPU during the run
+	MaxInFlight int64
+}
+
+// CPUShare is the generator's share of the machine during the run.
+func (r *Run) CPUShare() float64 {
+	if r.Wall <= 0 {
+		return 0
+	}
+	return r.CPU.Seconds() / (r.Wall.Seconds() * float64(runtime.NumCPU()))
+}
+
+type runner struct {
+	cfg      Config
+	client   *fasthttp.HostClient
+	reqs     []Request
+	res      []Result
+	start    time.Time
+	done     atomic.Int64
+	inFlight atomic.Int64
+	maxIn    atomic.Int64
+	outcomes [numOutcomes]atomic.Int64
+
+	mu   sync.Mutex
+	hist *hdrhistogram.Histogram // live percentiles only
+}
+
+func newRunner(cfg Config, reqs []Request) *runner {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 4096
+	}
+	return &runner{
+		cfg: cfg, reqs: reqs, res: make([]Result, len(reqs)),
+		client: NewClient(cfg),
+		hist:   hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3),
+	}
+}
+
+// NewClient is the HTTP client every run uses: keep-alive, no retries (each
+// prepared request is sent exactly once), no header rewriting.
+func NewClient(cfg Config) *fasthttp.HostClient {
+	return &fasthttp.HostClient{
+		Addr:                          cfg.Addr,
+		MaxConns:                      cfg.MaxConns,
+		MaxConnWaitTimeout:            cfg.Timeout,
+		ReadTimeout:                   cfg.Timeout,
+		WriteTimeout:                  cfg.Timeout,
+		MaxIdleConnDuration:           time.Minute,
+		NoDefaultUserAgentHeader:      true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		RetryIfErr:                    func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+	}
+}
+
+// Warm opens n keep-alive connections with GET path requests before the clock
+// starts, so connection setup is not measured as order latency.
+func Warm(cfg Config, path string, n int) error {
+	return warm(NewClient(cfg), cfg.Addr, path, n)
+}
+
+func warm(c *fasthttp.HostClient, addr, path string, n int) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Go(func() {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI("http://" + addr + path)
+			if err := c.Do(req, resp); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// Open sends reqs[i] at sched[i] (both of the same length) and waits for
+// every answer, or until ctx ends (what was not sent then is NotSent).
+func Open(ctx context.Context, cfg Config, sched Schedule, reqs []Request) (*Run, error) {
+	if len(sched) != len(reqs) {
+		return nil, fmt.Errorf("load: %d scheduled times for %d requests", len(sched), len(reqs))
+	}
+	r := newRunner(cfg, reqs)
+	cfg = r.cfg // with defaults
+	if err := warm(r.client, cfg.Addr, "/healthz", min(64, cfg.MaxConns)); err != nil {
+		return nil, fmt.Errorf("load: warm-up: %w", err)
+	}
+	cpu0 := cpuTime()
+	r.start = time.Now()
+	stop := r.progress(ctx, sched.Duration())
+
+	// Workers take request indexes from work; when none is free the
+	// dispatcher starts another, so a slow answer never delays the next
+	// arrival (that would be a closed model in disguise).
+	work := make(chan int) // unbuffered: a send succeeds only when a worker is idle
+	var wg sync.WaitGroup
+	worker := func() {
+		defer wg.Done()
+		req, resp := r.newRequest()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		for i := range work {
+			r.send(i, sched[i], req, resp)
+		}
+	}
+	workers := 0
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for i := range reqs {
+		r.res[i].Sched = sched[i]
+		// Sleep only when the next arrival is far enough ahead; a late
+		// dispatcher sends what is due at once and catches up.
+		if wait := time.Until(r.start.Add(sched[i])); wait > 50*time.Microsecond {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		select {
+		case work <- i:
+			continue
+		default:
+		}
+		if workers < cfg.MaxConns {
+			workers++
+			wg.Add(1)
+			go worker()
+		}
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return r.finish(stop, cpu0), nil
+}
+
+// Closed runs conns workers, each sending the next unsent request as soon as
+// its previous answer arrived, until every request is sent or d has passed.
+// Requests left are NotSent; only the sent ones belong to the run.
+func Closed(ctx context.Context, cfg Config, conns int, d time.Duration, reqs []Request) (*Run, error) {
+	cfg.MaxConns = conns
+	r := newRunner(cfg, reqs)
+	if err := warm(r.client, cfg.Addr, "/healthz", conns); err != nil {
+		return nil, fmt.Errorf("load: warm-up: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	cpu0 := cpuTime()
+	r.start = time.Now()
+	stop := r.progress(ctx, d)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range conns {
+		wg.Go(func() {
+			req, resp := r.newRequest()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= len(reqs) {
+					return
+				}
+				r.send(i, time.Since(r.start), req, resp)
+			}
+		})
+	}
+	wg.Wait()
+	run := r.finish(stop, cpu0)
+	n := min(int(next.Load()), len(reqs))
+	run.Results = run.Results[:n]
+	return run, nil
+}
+
+func (r *runner) newRequest() (*fasthttp.Request, *fasthttp.Response) {
+	req := fasthttp.AcquireRequest()
+	req.SetRequestURI("http://" + r.cfg.Addr + r.cfg.Path)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetContentType("application/json")
+	return req, fasthttp.AcquireResponse()
+}
+
+var (
+	hAuth     = []byte("Authorization")
+	hKey      = []byte("Idempotency-Key")
+	hReplayed = []byte("Idempotent-Replayed")
+	codeField = []byte(`"code":"`)
+	idField   = []byte(`"order_id":"`)
+)
+
+func (r *runner) send(i int, sched time.Duration, req *fasthttp.Request, resp *fasthttp.Response) {
+	q := &r.reqs[i]
+	res := &r.res[i]
+	in := r.inFlight.Add(1)
+	for m := r.maxIn.Load(); in > m && !r.maxIn.CompareAndSwap(m, in); m = r.maxIn.Load() {
+	}
+	req.Header.SetBytesKV(hAuth, q.Auth)
+	req.Header.SetBytesK(hKey, q.Key)
+	req.SetBodyRaw(q.Body)
+	res.Sched = sched
+	res.Sent = time.Since(r.start)
+	err := r.client.Do(req, resp)
+	res.Done = time.Since(r.start)
+	r.inFlight.Add(-1)
+	if err != nil {
+		res.Outcome, res.Err = TransportError, err.Error()
+	} else {
+		res.Status = resp.StatusCode()
+		res.Replayed = bytes.Equal(resp.Header.PeekBytes(hReplayed), []byte("true"))
+		res.Outcome = classify(res.Status, res.Replayed, resp.Body())
+		if res.Status == fasthttp.StatusAccepted {
+			res.OrderID = string(field(resp.Body(), idField))
+		}
+	}
+	r.outcomes[res.Outcome].Add(1)
+	r.done.Add(1)
+	r.mu.Lock()
+	_ = r.hist.RecordValue(int64(res.Latency() / time.Microsecond))
+	r.mu.Unlock()
+}
+
+// classify maps an answer to an Outcome by status and problem code.
+func classify(status int, replayed bool, body []byte) Outcome {
+	switch status {
+	case fasthttp.StatusAccepted:
+		if replayed {
+			return AcceptedReplay
+		}
+		return Accepted
+	case fasthttp.StatusConflict:
+		switch string(field(body, codeField)) {
+		case "sold_out":
+			return SoldOut
+		case "purchase_limit_reached":
+			return LimitReached
+		case "sale_not_active":
+			return NotActive
+		}
+	case fasthttp.StatusTooManyRequests:
+		return RateLimited
+	case fasthttp.StatusUnprocessableEntity:
+		return KeyReused
+	case fasthttp.StatusServiceUnavailable:
+		return Unavailable
+	}
+	return HTTPError
+}
+
+// field returns the string value after prefix in a small JSON body (the API's
+// answers are flat objects whose ids and codes never contain quotes).
+func field(body, prefix []byte) []byte {
+	i := bytes.Index(body, prefix)
+	if i < 0 {
+		return nil
+	}
+	v := body[i+len(prefix):]
+	if j := bytes.IndexByte(v, '"'); j >= 0 {
+		return v[:j]
+	}
+	return nil
+}
+
+func (r *runner) progress(ctx context.Context, total time.Duration) (stop func()) {
+	if r.cfg.Progress == nil {
+		return func() {}
+	}
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				r.cfg.Progress(r.snapshot(total))
+			}
+		}
+	})
+	return func() { close(quit); wg.Wait() }
+}
+
+func (r *runner) snapshot(total time.Duration) Progress {
+	p := Progress{Elapsed: time.Since(r.start), Total: total, Done: r.done.Load(), Planned: int64(len(r.reqs))}
+	for i := range p.Outcomes {
+		p.Outcomes[i] = r.outcomes[i].Load()
+	}
+	r.mu.Lock()
+	p.P50 = time.Duration(r.hist.ValueAtQuantile(50)) * time.Microsecond
+	p.P99 = time.Duration(r.hist.ValueAtQuantile(99)) * time.Microsecond
+	r.mu.Unlock()
+	return p
+}
+
+func (r *runner) finish(stop func(), cpu0 time.Duration) *Run {
+	stop()
+	run := &Run{Results: r.res, Start: r.start, CPU: cpuTime() - cpu0, MaxInFlight: r.maxIn.Load()}
+	for i := range r.res {
+		if r.res[i].Outcome != NotSent && r.res[i].Done > run.Wall {
+			run.Wall = r.res[i].Done
+		}
+	}
+	r.client.CloseIdleConnections()
+	return run
+}
+
+// cpuTime is this process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

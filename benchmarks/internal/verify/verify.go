@@ -1,0 +1,369 @@
+// Package verify checks a finished run against DESIGN.md's invariants I1–I5,
+// reading PostgreSQL (the durable ledger), Redis (the hot ledger) and Kafka
+// (the writer's consumer lag) directly, and comparing them with the answers
+// the API gave. It first waits for the pipeline to drain. It knows the
+// storage layout the services document (reserve.lua's key list, the orders
+// and sale_totals tables) but imports nothing of theirs: it checks the
+// system from outside.
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/rueidis"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/load"
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/results"
+)
+
+// Config says where the stack is.
+type Config struct {
+	PostgresURL string
+	RedisAddr   string
+	RedisDB     int
+	Brokers     []string
+	// Group and Topic are the order writer's consumer group and topic.
+	Group, Topic string
+}
+
+// Checker holds one connection to each store.
+type Checker struct {
+	cfg Config
+	pg  *pgxpool.Pool
+	rdb rueidis.Client
+	kcl *kgo.Client
+	adm *kadm.Client
+}
+
+// New connects to PostgreSQL, Redis and Kafka.
+func New(ctx context.Context, cfg Config) (*Checker, error) {
+	pg, err := pgxpool.New(ctx, cfg.PostgresURL)
+	if err != nil {
+		return nil, fmt.Errorf("verify: postgres: %w", err)
+	}
+	rdb, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{cfg.RedisAddr}, SelectDB: cfg.RedisDB, DisableCache: true})
+	if err != nil {
+		pg.Close()
+		return nil, fmt.Errorf("verify: redis: %w", err)
+	}
+	kcl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
+	if err != nil {
+		pg.Close()
+		rdb.Close()
+		return nil, fmt.Errorf("verify: kafka: %w", err)
+	}
+	return &Checker{cfg: cfg, pg: pg, rdb: rdb, kcl: kcl, adm: kadm.NewClient(kcl)}, nil
+}
+
+// Close releases the connections.
+func (c *Checker) Close() {
+	c.pg.Close()
+	c.rdb.Close()
+	c.kcl.Close()
+}
+
+// Sale is what a run sold.
+type Sale struct {
+	ID           string
+	Stock, Limit int64
+}
+
+func tag(sale string) string { return "{sale:" + sale + "}" }
+
+// Persisted is the number of the sale's orders and units in PostgreSQL, from
+// the writer's running totals (one row, cheap enough to poll every second).
+func (c *Checker) Persisted(ctx context.Context, sale string) (orders, units int64, err error) {
+	err = c.pg.QueryRow(ctx, `SELECT coalesce(sum(orders), 0), coalesce(sum(units), 0) FROM sale_totals WHERE sale_id = $1`, sale).Scan(&orders, &units)
+	return orders, units, err
+}
+
+// Lag is the writer group's consumer lag on the orders topic, in records.
+func (c *Checker) Lag(ctx context.Context) (int64, error) {
+	lags, err := c.adm.Lag(ctx, c.cfg.Group)
+	if err != nil {
+		return 0, err
+	}
+	l, ok := lags[c.cfg.Group]
+	if !ok {
+		return 0, fmt.Errorf("no lag for group %q", c.cfg.Group)
+	}
+	if err := l.Error(); err != nil {
+		return 0, err
+	}
+	return l.Lag.TotalByTopic()[c.cfg.Topic].Lag, nil
+}
+
+// Pending is the number of the sale's reservations in the outbox (answered
+// or being answered, not yet acknowledged by Kafka or re-published).
+func (c *Checker) Pending(ctx context.Context, sale string) (int64, error) {
+	return c.rdb.Do(ctx, c.rdb.B().Zcard().Key(tag(sale)+":pending").Build()).AsInt64()
+}
+
+// Drain waits until the outbox is empty, the writer's lag is 0 and at least
+// `accepted` orders of the sale are persisted, polling every 100 ms, for at
+// most timeout. maxLag seeds Drain.MaxLag with what was seen during the load.
+func (c *Checker) Drain(ctx context.Context, sale string, accepted int64, timeout time.Duration, maxLag int64) (results.Drain, error) {
+	start := time.Now()
+	d := results.Drain{MaxLag: maxLag}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		pending, err1 := c.Pending(ctx, sale)
+		lag, err2 := c.Lag(ctx)
+		orders, _, err3 := c.Persisted(ctx, sale)
+		if err := errors.Join(err1, err2, err3); err == nil {
+			d.MaxLag = max(d.MaxLag, lag)
+			if pending == 0 && lag == 0 && orders >= accepted {
+				d.Seconds = time.Since(start).Seconds()
+				return d, nil
+			}
+		} else if ctx.Err() == nil {
+			return d, fmt.Errorf("verify: drain: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			d.Seconds, d.TimedOut = time.Since(start).Seconds(), true
+			return d, nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// PersistLatency is reserved_at → persisted_at of every persisted order of
+// the sale: what a buyer waits until the order reads confirmed.
+func (c *Checker) PersistLatency(ctx context.Context, sale string) (results.Latency, error) {
+	rows, err := c.pg.Query(ctx, `SELECT (extract(epoch FROM persisted_at - reserved_at) * 1e6)::bigint FROM orders WHERE sale_id = $1 AND status = 'confirmed'`, sale)
+	if err != nil {
+		return results.Latency{}, err
+	}
+	defer rows.Close()
+	h := load.NewHistogram()
+	for rows.Next() {
+		var us int64
+		if err := rows.Scan(&us); err != nil {
+			return results.Latency{}, err
+		}
+		_ = h.RecordValue(max(us, 0))
+	}
+	return load.LatencyOf(h), rows.Err()
+}
+
+type pgOrder struct {
+	user, key, status string
+	qty               int64
+}
+
+// Check verifies I1–I5 for one sale after Drain, given every request sent
+// and its answer (same index). Violations are results, not errors; an error
+// means a store could not be read.
+func (c *Checker) Check(ctx context.Context, sale Sale, reqs []load.Request, res []load.Result) ([]results.Invariant, error) {
+	// PostgreSQL: every order row of the sale.
+	rows, err := c.pg.Query(ctx, `SELECT order_id, user_id, idempotency_key, quantity, status FROM orders WHERE sale_id = $1`, sale.ID)
+	if err != nil {
+		return nil, fmt.Errorf("verify: read orders: %w", err)
+	}
+	pg := map[string]pgOrder{}
+	for rows.Next() {
+		var id string
+		var o pgOrder
+		if err := rows.Scan(&id, &o.user, &o.key, &o.qty, &o.status); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		pg[id] = o
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// Redis: what is left, and what is still in the outbox.
+	remaining, err := c.rdb.Do(ctx, c.rdb.B().Hget().Key(tag(sale.ID)).Field("remaining").Build()).AsInt64()
+	if err != nil {
+		return nil, fmt.Errorf("verify: read remaining: %w", err)
+	}
+	pending, err := c.Pending(ctx, sale.ID)
+	if err != nil {
+		return nil, fmt.Errorf("verify: read outbox: %w", err)
+	}
+	return Evaluate(sale, reqs, res, pg, remaining, pending), nil
+}
+
+// Evaluate is Check's logic on data already read, separated so that it can
+// be tested against hand-made violations.
+func Evaluate(sale Sale, reqs []load.Request, res []load.Result, pg map[string]pgOrder, remaining, pending int64) []results.Invariant {
+	// The API's answers: the distinct accepted orders and who got them.
+	type answer struct {
+		outcome load.Outcome
+		orderID string
+	}
+	accepted := map[string]int{} // order id -> request index
+	byKey := map[[2]string][]answer{}
+	for i := range res {
+		r := &res[i]
+		if r.Outcome == load.Accepted || r.Outcome == load.AcceptedReplay {
+			if _, ok := accepted[r.OrderID]; !ok {
+				accepted[r.OrderID] = i
+			}
+		}
+		switch r.Outcome {
+		case load.NotSent, load.TransportError, load.RateLimited, load.Unavailable:
+			// no answer from the reservation script: nothing to compare
+		default:
+			k := [2]string{reqs[i].User, reqs[i].Key}
+			byKey[k] = append(byKey[k], answer{r.Outcome, r.OrderID})
+		}
+	}
+	acceptedIDs := sortedKeys(accepted)
+	var apiUnits, pgUnits int64
+	apiPerUser := map[string]int64{}
+	for _, id := range acceptedIDs {
+		q := reqs[accepted[id]]
+		apiUnits += int64(q.Qty)
+		apiPerUser[q.User] += int64(q.Qty)
+	}
+	pgPerUser := map[string]int64{}
+	pgKeys := map[[2]string][]string{}
+	for id, o := range pg {
+		if o.status != "confirmed" {
+			continue
+		}
+		pgUnits += o.qty
+		pgPerUser[o.user] += o.qty
+		pgKeys[[2]string{o.user, o.key}] = append(pgKeys[[2]string{o.user, o.key}], id)
+	}
+
+	var out []results.Invariant
+	add := func(id, name string, offending []string, detail string, args ...any) {
+		inv := results.Invariant{ID: id, Name: name, Pass: len(offending) == 0, Detail: fmt.Sprintf(detail, args...)}
+		if !inv.Pass {
+			inv.Offending = capped(offending)
+			inv.Detail += fmt.Sprintf(" — %d offending", len(offending))
+		}
+		out = append(out, inv)
+	}
+
+	// I1: the API never accepted more than the stock, PostgreSQL never holds
+	// more, Redis never went below zero. The offending orders are the
+	// accepted ones past the stock, in id (= UUIDv7, creation) order.
+	var over []string
+	if apiUnits > sale.Stock || pgUnits > sale.Stock || remaining < 0 {
+		var units int64
+		for _, id := range acceptedIDs {
+			units += int64(reqs[accepted[id]].Qty)
+			if units > sale.Stock {
+				over = append(over, id)
+			}
+		}
+		if len(over) == 0 {
+			over = []string{fmt.Sprintf("sale %s: persisted %d, remaining %d", sale.ID, pgUnits, remaining)}
+		}
+	}
+	add("I1", "no oversell", over, "stock %d; accepted by the API %d units (%d orders); persisted %d; remaining %d",
+		sale.Stock, apiUnits, len(acceptedIDs), pgUnits, remaining)
+
+	// I2: every 202 is one confirmed row; no confirmed row without a 202.
+	var lost []string
+	for _, id := range acceptedIDs {
+		if o, ok := pg[id]; !ok {
+			lost = append(lost, id+" (not persisted)")
+		} else if o.status != "confirmed" {
+			lost = append(lost, id+" ("+o.status+")")
+		}
+	}
+	for _, id := range sortedKeys(pg) {
+		if _, ok := accepted[id]; !ok && pg[id].status == "confirmed" {
+			lost = append(lost, id+" (persisted, never answered 202)")
+		}
+	}
+	add("I2", "no lost order", lost, "%d orders answered 202, %d rows in PostgreSQL", len(acceptedIDs), len(pg))
+
+	// I3: one (user, key) → one order and the same answer every time.
+	var dup []string
+	for _, k := range sortedKeys(pgKeys) {
+		if ids := pgKeys[k]; len(ids) > 1 {
+			dup = append(dup, fmt.Sprintf("user %s key %s: %d rows %v", k[0], k[1], len(ids), ids))
+		}
+	}
+	keys, repeated := 0, 0
+	for _, k := range sortedKeys(byKey) {
+		as := byKey[k]
+		keys++
+		if len(as) > 1 {
+			repeated++
+		}
+		first := as[0]
+		for _, a := range as[1:] {
+			same := a.orderID == first.orderID && (a.outcome == first.outcome ||
+				(a.outcome == load.AcceptedReplay && first.outcome == load.Accepted) ||
+				(a.outcome == load.Accepted && first.outcome == load.AcceptedReplay))
+			if !same {
+				dup = append(dup, fmt.Sprintf("user %s key %s: %s %s then %s %s", k[0], k[1], first.outcome, first.orderID, a.outcome, a.orderID))
+				break
+			}
+		}
+	}
+	add("I3", "idempotency", dup, "%d (user, key) pairs answered, %d of them more than once", keys, repeated)
+
+	// I4: nobody holds more than the per-user limit, by the API's answers or
+	// in PostgreSQL.
+	var greedy []string
+	for _, u := range sortedKeys(apiPerUser) {
+		if apiPerUser[u] > sale.Limit || pgPerUser[u] > sale.Limit {
+			greedy = append(greedy, fmt.Sprintf("user %s: accepted %d, persisted %d", u, apiPerUser[u], pgPerUser[u]))
+		}
+	}
+	for _, u := range sortedKeys(pgPerUser) {
+		if _, seen := apiPerUser[u]; !seen && pgPerUser[u] > sale.Limit {
+			greedy = append(greedy, fmt.Sprintf("user %s: persisted %d", u, pgPerUser[u]))
+		}
+	}
+	add("I4", "per-user limit", greedy, "limit %d per user; %d buyers", sale.Limit, len(pgPerUser))
+
+	// I5: after the drain nothing is stranded: remaining + persisted = stock
+	// and the outbox is empty.
+	var leak []string
+	if remaining+pgUnits != sale.Stock {
+		leak = append(leak, fmt.Sprintf("sale %s: remaining %d + persisted %d = %d, stock %d", sale.ID, remaining, pgUnits, remaining+pgUnits, sale.Stock))
+	}
+	if pending != 0 {
+		leak = append(leak, fmt.Sprintf("sale %s: %d reservations still in the outbox", sale.ID, pending))
+	}
+	add("I5", "no leak", leak, "remaining %d + persisted %d vs stock %d; outbox %d", remaining, pgUnits, sale.Stock, pending)
+	return out
+}
+
+func capped(xs []string) []string {
+	if len(xs) > 20 {
+		return append(slices.Clone(xs[:20]), fmt.Sprintf("… and %d more", len(xs)-20))
+	}
+	return xs
+}
+
+func sortedKeys[K interface{ ~string | ~[2]string }, V any](m map[K]V) []K {
+	ks := make([]K, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool { return less(ks[i], ks[j]) })
+	return ks
+}
+
+func less[K interface{ ~string | ~[2]string }](a, b K) bool {
+	switch x := any(a).(type) {
+	case string:
+		return x < any(b).(string)
+	case [2]string:
+		y := any(b).([2]string)
+		return strings.Compare(x[0]+"\x00"+x[1], y[0]+"\x00"+y[1]) < 0
+	}
+	return false
+}
