@@ -98,15 +98,16 @@ func (s *Scenario) Validate(outcomeKnown func(string) bool) error {
 	case s.Traffic.Quantity < 1:
 		return fmt.Errorf("%s: traffic.quantity must be >= 1", s.Name)
 	case s.Traffic.RetrySameKey < 0 || s.Traffic.OverLimit < 0 || s.Traffic.RateBurst < 0 ||
-		s.Traffic.RetrySameKey+s.Traffic.OverLimit+s.Traffic.RateBurst > 0.9:
-		return fmt.Errorf("%s: traffic shares must be >= 0 and leave >= 10 %% honest buyers", s.Name)
+		2*s.Traffic.RetrySameKey+s.Traffic.OverLimit+s.Traffic.RateBurst > 0.9:
+		// A retry comes with its original request: it takes two slots.
+		return fmt.Errorf("%s: traffic shares must be >= 0 and leave >= 10 %% honest buyers (2·retry_same_key + over_limit + rate_burst <= 0.9)", s.Name)
 	case len(s.Expect) == 0:
 		return fmt.Errorf("%s: expect lists no outcome", s.Name)
 	}
 	for i, st := range s.Load {
 		constant := st.Rate > 0
 		ramp := st.From > 0 || st.To > 0
-		if constant == ramp || st.Seconds <= 0 {
+		if constant == ramp || st.Seconds <= 0 || st.Rate < 0 || st.From < 0 || st.To < 0 {
 			return fmt.Errorf("%s: load stage %d: need seconds > 0 and either rate or from/to", s.Name, i+1)
 		}
 	}

@@ -68,9 +68,12 @@ func mixedRequests(sign signer, prefix string, n int, t trafficMix, limit int, s
 	actors := 0
 	// gap is the spacing of an actor's requests as a share of the run.
 	addActor := func(keys []int, gap float64) {
-		start := rng.Float64()
+		pos := rng.Float64()
 		for j, k := range keys {
-			slots = append(slots, slot{pos: start + float64(j)*gap*(0.5+rng.Float64()), actor: actors, key: k})
+			if j > 0 { // each request a little after the previous one
+				pos += gap * (0.5 + rng.Float64())
+			}
+			slots = append(slots, slot{pos: pos, actor: actors, key: k})
 		}
 		actors++
 	}

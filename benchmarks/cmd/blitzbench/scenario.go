@@ -126,6 +126,14 @@ func finish(f *results.File, out string) error {
 	if err := os.WriteFile(filepath.Join(out, "report.html"), html.Bytes(), 0o644); err != nil {
 		return err
 	}
+	// .local/bench/latest always points at the newest run.
+	if abs, err := filepath.Abs(out); err == nil {
+		latest := filepath.Join(filepath.Dir(abs), "latest")
+		if fi, err := os.Lstat(latest); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			_ = os.Remove(latest)
+		}
+		_ = os.Symlink(filepath.Base(abs), latest)
+	}
 	fmt.Println()
 	report.Table(os.Stdout, f)
 	fmt.Printf("\nresults: %s\nreport:  %s\n", filepath.Join(out, "results.json"), filepath.Join(out, "report.html"))
@@ -391,6 +399,7 @@ func timeline(points []results.Point, run *load.Run, samples []sample) []results
 		}
 	}
 	sort.Slice(acceptedAt, func(i, j int) bool { return acceptedAt[i] < acceptedAt[j] })
+	sampled := map[int]bool{}
 	for _, s := range samples {
 		if !s.ok {
 			continue
@@ -406,6 +415,15 @@ func timeline(points []results.Point, run *load.Run, samples []sample) []results
 		acc := int64(sort.Search(len(acceptedAt), func(k int) bool { return acceptedAt[k] > t }))
 		points[i].Persisted, points[i].WriterLag = s.persisted, s.lag
 		points[i].Unpersisted = max(0, acc-s.persisted)
+		sampled[i] = true
+	}
+	// A second that got no sample (the poll drifts against the clock) shows
+	// the previous second's values rather than a false drop to zero.
+	for i := 1; i < len(points); i++ {
+		if !sampled[i] && sampled[i-1] {
+			points[i].Persisted, points[i].WriterLag, points[i].Unpersisted = points[i-1].Persisted, points[i-1].WriterLag, points[i-1].Unpersisted
+			sampled[i] = true
+		}
 	}
 	return points
 }

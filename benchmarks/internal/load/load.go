@@ -225,10 +225,13 @@ func Open(ctx context.Context, cfg Config, sched Schedule, reqs []Request) (*Run
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for i := range reqs {
-		r.res[i].Sched = sched[i]
-		// Sleep only when the next arrival is far enough ahead; a late
-		// dispatcher sends what is due at once and catches up.
-		if wait := time.Until(r.start.Add(sched[i])); wait > 50*time.Microsecond {
+		r.res[i].Sched = sched[i] // unsent requests keep their due time too
+	}
+	for i := range reqs {
+		// Never send early; a late dispatcher (the timer overshoots by tens
+		// of microseconds) sends what is due at once and catches up, and the
+		// latency still counts from the scheduled time.
+		if wait := time.Until(r.start.Add(sched[i])); wait > 0 {
 			timer.Reset(wait)
 			select {
 			case <-timer.C:

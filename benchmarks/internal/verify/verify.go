@@ -290,6 +290,7 @@ func Evaluate(sale Sale, reqs []load.Request, res []load.Result, pg map[string]p
 	var dup []string
 	for _, k := range sortedKeys(pgKeys) {
 		if ids := pgKeys[k]; len(ids) > 1 {
+			sort.Strings(ids)
 			dup = append(dup, fmt.Sprintf("user %s key %s: %d rows %v", k[0], k[1], len(ids), ids))
 		}
 	}
