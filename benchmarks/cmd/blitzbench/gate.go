@@ -38,9 +38,9 @@ const (
 // cores, so their tolerances are wide; a real hot-path regression (one
 // more Redis round trip, a 1 ms sleep) moves them by multiples.
 var gateTolerance = results.Tolerance{Default: 0.25, PerMetric: map[string]float64{
-	"ceiling_ratio": 0.25,
-	"p50_ms":        1.0,
-	"p99_ms":        2.0,
+	"ceiling_ratio": 0.35,
+	"p50_ms":        1.5,
+	"p99_ms":        3.0,
 }}
 
 // gateMetrics are what each gate scenario is judged on. The closed-model
@@ -54,9 +54,10 @@ var gateMetrics = map[string][]string{
 func cmdGate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("gate", flag.ContinueOnError)
 	out := fs.String("out", "", "directory for results.json and report.html (default .local/bench/gate-<time>)")
-	reps := fs.Int("reps", 5, "repetitions; the gate compares their medians")
+	reps := fs.Int("reps", 7, "repetitions; the gate compares their medians")
 	baseline := fs.String("baseline", "benchmarks/baselines/gate.json", "results file to compare with")
 	write := fs.Bool("write-baseline", false, "write this run as the new baseline instead of comparing")
+	keep := fs.Bool("keep-keys", false, "leave each verified sale's keys in Redis")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,6 +73,7 @@ func cmdGate(ctx context.Context, args []string) error {
 		return err
 	}
 	defer b.check.Close()
+	b.keep = *keep
 	lat := &results.Scenario{Name: "gate-latency", Version: 1, Description: fmt.Sprintf(
 		"hot-item traffic, open model, %.0f %% of the ceiling calibrated in the same repetition, %.0f s; medians of %d repetitions", 100*gateLatencyShare, gateSeconds, *reps)}
 	capa := &results.Scenario{Name: "gate-capacity", Version: 1, Description: fmt.Sprintf(
@@ -84,17 +86,19 @@ func cmdGate(ctx context.Context, args []string) error {
 			}
 			b.ceiling = c.CeilingRPS
 		}
+		// Capacity first, right after its calibration: the closer the two
+		// measurements, the more of the machine's drift the ratio cancels.
+		c, err := b.capacity(ctx, hot)
+		if err != nil {
+			return err
+		}
+		addRep(capa, c, b.ceiling)
 		rate := math.Round(b.ceiling * gateLatencyShare)
 		r, _, err := b.once(ctx, hot, []results.Stage{{FromRPS: rate, ToRPS: rate, Seconds: gateSeconds}})
 		if err != nil {
 			return err
 		}
 		addRep(lat, r, b.ceiling)
-		c, err := b.capacity(ctx, hot)
-		if err != nil {
-			return err
-		}
-		addRep(capa, c, b.ceiling)
 		b.logf("gate %d/%d: ceiling %s req/s; latency run at %s req/s p50 %.2f ms p99 %.2f ms; capacity %s req/s (%.1f %% of the ceiling)",
 			i+1, *reps, thousands(b.ceiling), thousands(rate), r.Latency.P50Ms, r.Latency.P99Ms, thousands(c.Load.AchievedRPS), 100*c.CeilingRatio)
 	}
@@ -185,7 +189,7 @@ func (b *bench) capacity(ctx context.Context, s *scenarios.Scenario) (*results.S
 	if r.Invariants, err = b.check.Check(ctx, sale, reqs[:len(run.Results)], run.Results); err != nil {
 		return nil, err
 	}
-	return r, nil
+	return r, b.cleanup(ctx, sale.ID, reqs[:len(run.Results)], run.Results)
 }
 
 // addRep folds one repetition into a gate scenario, keeping the last run's
@@ -228,11 +232,10 @@ func median(s *results.Scenario) {
 		return results.Median(xs)
 	}
 	s.Load.AchievedRPS = pick(func(r results.Repetition) float64 { return r.AchievedRPS })
-	// The ratio of the medians, not the median of the ratios: one disturbed
-	// calibration then cannot pull the ratio either way.
-	if ceiling := pick(func(r results.Repetition) float64 { return r.CeilingRPS }); ceiling > 0 {
-		s.CeilingRatio = math.Round(s.Load.AchievedRPS/ceiling*1000) / 1000
-	}
+	// The median of the per-repetition ratios: a disturbance of the shared
+	// machine tends to hit a repetition's calibration and its measurement
+	// alike, which the ratio cancels and the median then discards.
+	s.CeilingRatio = math.Round(pick(func(r results.Repetition) float64 { return r.CeilingRatio })*1000) / 1000
 	// Only the percentiles every repetition reports have a median; the rest
 	// of the distribution is left out rather than taken from one run.
 	s.Latency = results.Latency{

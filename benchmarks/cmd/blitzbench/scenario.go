@@ -36,6 +36,8 @@ type bench struct {
 	seed    uint64
 	// drain bounds the wait for the pipeline to empty after the load.
 	drain time.Duration
+	// keep leaves a verified sale's keys in Redis (see verify.Cleanup).
+	keep bool
 }
 
 func cmdRun(ctx context.Context, args []string) error {
@@ -44,6 +46,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	scale := fs.Float64("scale", 1, "multiply every stage's (and search step's) duration: 0.25 for a quick look")
 	calSecs := fs.Float64("calibrate-seconds", 3, "length of the calibration run")
 	drain := fs.Duration("drain-timeout", 90*time.Second, "longest wait, after the load, for the outbox, Kafka and PostgreSQL to catch up")
+	keep := fs.Bool("keep-keys", false, "leave each verified sale's keys in Redis (idempotency records live 24 h) instead of removing them")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,7 +70,7 @@ func cmdRun(ctx context.Context, args []string) error {
 		return err
 	}
 	defer b.check.Close()
-	b.drain = *drain
+	b.drain, b.keep = *drain, *keep
 	for _, s := range scs {
 		r, err := b.scenario(ctx, s)
 		if err != nil {
@@ -235,6 +238,9 @@ func (b *bench) once(ctx context.Context, s *scenarios.Scenario, stages []result
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := b.cleanup(ctx, sale.ID, reqs, run.Results); err != nil {
+		return nil, nil, err
+	}
 	r := &results.Scenario{
 		Name: s.Name, Version: s.Version, Description: s.Description, File: s.File, SaleID: sale.ID,
 		Load: sum.Load, Latency: sum.Latency, Outcomes: sum.Outcomes, Generator: sum.Generator,
@@ -275,6 +281,14 @@ func (b *bench) once(ctx context.Context, s *scenarios.Scenario, stages []result
 		}
 	}
 	return r, run, nil
+}
+
+// cleanup removes a verified sale's keys from Redis unless --keep-keys.
+func (b *bench) cleanup(ctx context.Context, sale string, reqs []load.Request, res []load.Result) error {
+	if b.keep {
+		return nil
+	}
+	return b.check.Cleanup(ctx, sale, reqs, res)
 }
 
 // judge applies thresholds and sets Pass.

@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/results"
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/verify"
 )
 
 // TestVerifierCatchesOversell proves the harness can fail: order-api built
@@ -99,7 +101,33 @@ func TestVerifierCatchesOversell(t *testing.T) {
 		if got := f.Scenarios[0].Outcomes["accepted"]; got != 100 {
 			t.Errorf("accepted = %d, want exactly the stock, 100", got)
 		}
+		// The run removed its sale from Redis (verify.Cleanup names the keys
+		// the way the services lay them out: a layout change leaks here).
+		check, err := verify.New(context.Background(), verifyConfig(env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer check.Close()
+		left, err := check.Leftovers(context.Background(), f.Scenarios[0].SaleID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) > 0 {
+			t.Errorf("keys of sale %s left in Redis after the run: %v", f.Scenarios[0].SaleID, left)
+		}
 	})
+}
+
+// verifyConfig reads the stack's KEY=VALUE pairs into a verify.Config.
+func verifyConfig(env []string) verify.Config {
+	m := map[string]string{}
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return verify.Config{PostgresURL: m["BLITZBUY_POSTGRES_URL"], RedisAddr: m["BLITZBUY_REDIS_ADDR"],
+		Brokers: strings.Split(m["BLITZBUY_KAFKA_BROKERS"], ","), Group: "order-writer", Topic: "orders"}
 }
 
 func invariant(t *testing.T, f *results.File, id string) results.Invariant {

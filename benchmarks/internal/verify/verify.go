@@ -9,6 +9,8 @@ package verify
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -367,4 +369,69 @@ func less[K interface{ ~string | ~[2]string }](a, b K) bool {
 		return strings.Compare(x[0]+"\x00"+x[1], y[0]+"\x00"+y[1]) < 0
 	}
 	return false
+}
+
+// Cleanup removes a verified bench sale from Redis: its sale hash, buyers,
+// outbox, reservations and every idempotency record the run created. Each of
+// those records lives 24 h by contract, so repeated runs would otherwise
+// grow Redis by gigabytes a day — and the AOF rewrites of a dataset that size
+// are exactly the background noise a benchmark must not measure. PostgreSQL
+// keeps the orders (the durable ledger). Keys are named, not scanned, so the
+// cost is one UNLINK per batch of keys whatever else Redis holds.
+//
+// It names keys the way services/internal/reservation does (idemKey,
+// orderKey); TestVerifierCatchesOversell checks that nothing of a cleaned
+// sale is left, so a change of layout fails a test instead of leaking.
+func (c *Checker) Cleanup(ctx context.Context, sale string, reqs []load.Request, res []load.Result) error {
+	t := tag(sale)
+	keys := []string{t, t + ":users", t + ":pending"}
+	seen := map[[2]string]bool{}
+	for i := range res {
+		if res[i].Outcome == load.NotSent {
+			continue
+		}
+		k := [2]string{reqs[i].User, reqs[i].Key}
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, idemKey(sale, k[0], k[1]))
+		}
+		if res[i].OrderID != "" {
+			keys = append(keys, t+":order:"+res[i].OrderID)
+		}
+	}
+	for len(keys) > 0 {
+		n := min(len(keys), 1000)
+		if err := c.rdb.Do(ctx, c.rdb.B().Unlink().Key(keys[:n]...).Build()).Error(); err != nil {
+			return fmt.Errorf("verify: cleanup: %w", err)
+		}
+		keys = keys[n:]
+	}
+	return c.rdb.Do(ctx, c.rdb.B().Srem().Key("blitzbuy:sales").Member(sale).Build()).Error()
+}
+
+// Leftovers lists up to 10 keys still under the sale's hash tag (a SCAN of
+// the whole keyspace: for tests, not for runs).
+func (c *Checker) Leftovers(ctx context.Context, sale string) ([]string, error) {
+	var left []string
+	var cursor uint64
+	for {
+		e, err := c.rdb.Do(ctx, c.rdb.B().Scan().Cursor(cursor).Match(tag(sale)+"*").Count(10000).Build()).AsScanEntry()
+		if err != nil {
+			return nil, err
+		}
+		left = append(left, e.Elements...)
+		if cursor = e.Cursor; cursor == 0 || len(left) >= 10 {
+			return left, nil
+		}
+	}
+}
+
+// idemKey is reservation.idemKey: the (user, key) pair hashed under the
+// sale's tag.
+func idemKey(sale, user, key string) string {
+	h := sha256.New()
+	h.Write([]byte(user))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	return tag(sale) + ":idem:" + hex.EncodeToString(h.Sum(nil)[:20])
 }

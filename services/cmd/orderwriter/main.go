@@ -124,7 +124,11 @@ func run(ctx context.Context, args []string) error {
 		}
 		_, _ = rw.Write([]byte("ok\n"))
 	})
-	srv := &http.Server{Addr: cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	var admin http.Handler = mux
+	if cfg.Pprof {
+		admin = telemetry.WithPprof(mux)
+	}
+	srv := &http.Server{Addr: cfg.MetricsAddr, Handler: admin, ReadHeaderTimeout: 5 * time.Second}
 	ln, err := net.Listen("tcp", cfg.MetricsAddr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.MetricsAddr, err)

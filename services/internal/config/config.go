@@ -33,6 +33,8 @@ type API struct {
 	RelayInterval   time.Duration `env:"BLITZBUY_RELAY_INTERVAL" envDefault:"1s"`
 	ShutdownTimeout time.Duration `env:"BLITZBUY_SHUTDOWN_TIMEOUT" envDefault:"15s"`
 	LogLevel        string        `env:"BLITZBUY_LOG_LEVEL" envDefault:"info"`
+	// Pprof serves /debug/pprof/ on the metrics listener (loopback by default).
+	Pprof bool `env:"BLITZBUY_PPROF"`
 	// TestCrashAfterReserve makes the process SIGKILL itself right after a
 	// reservation, before publishing: the fault drill for the relay. Never
 	// set it in production.
@@ -114,6 +116,8 @@ type Writer struct {
 	ShutdownGrace  time.Duration `env:"BLITZBUY_SHUTDOWN_TIMEOUT" envDefault:"30s"`
 	IdempotencyTTL time.Duration `env:"BLITZBUY_IDEMPOTENCY_TTL" envDefault:"24h"`
 	LogLevel       string        `env:"BLITZBUY_LOG_LEVEL" envDefault:"info"`
+	// Pprof serves /debug/pprof/ on the metrics listener (loopback by default).
+	Pprof bool `env:"BLITZBUY_PPROF"`
 }
 
 // LoadWriter reads the writer's configuration from the environment.
