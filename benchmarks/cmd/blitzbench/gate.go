@@ -17,10 +17,10 @@ import (
 
 // The gate's two measurements, each repeated and reduced to its median:
 //
-//   - gate-latency: hot-item traffic, open model, at a fixed share of the
+//   - gate-latency: flash-sale traffic (100 units), open model, at a fixed share of the
 //     ceiling calibrated in the same repetition — catches a hot path that got
 //     slower (latency) even when it still keeps up;
-//   - gate-capacity: hot-item traffic, closed model (the calibration's
+//   - gate-capacity: the same traffic, closed model (the calibration's
 //     connections, as fast as it answers), as a ratio to the same ceiling —
 //     catches a hot path that got more expensive (CPU).
 //
@@ -40,14 +40,17 @@ const (
 var gateTolerance = results.Tolerance{Default: 0.25, PerMetric: map[string]float64{
 	"ceiling_ratio": 0.35,
 	"p50_ms":        1.5,
-	"p99_ms":        3.0,
+	"p95_ms":        3.0,
 }}
 
 // gateMetrics are what each gate scenario is judged on. The closed-model
 // run's latency is only its throughput seen from the other side
-// (connections ÷ rate), so capacity is judged on its ratio alone.
+// (connections ÷ rate), so capacity is judged on its ratio alone. P99 is
+// reported, not judged: on two co-located cores it is Kafka's and
+// PostgreSQL's background bursts (a fresh CI stack showed medians from 13 to
+// 56 ms with the same code), not the hot path.
 var gateMetrics = map[string][]string{
-	"gate-latency":  {"p50_ms", "p99_ms", "errors", "invariant_violations"},
+	"gate-latency":  {"p50_ms", "p95_ms", "errors", "invariant_violations"},
 	"gate-capacity": {"ceiling_ratio", "errors", "invariant_violations"},
 }
 
@@ -64,7 +67,10 @@ func cmdGate(ctx context.Context, args []string) error {
 	if *reps < 1 {
 		return fmt.Errorf("--reps must be >= 1")
 	}
-	hot, err := scenarios.Load("hot-item")
+	// The max scenario's sale: 100 units, so that under 1 % of the requests
+	// take the accepted path (a Kafka round trip) and the percentiles
+	// measure the flash-sale hot path.
+	hot, err := scenarios.Load("max")
 	if err != nil {
 		return err
 	}
@@ -75,9 +81,9 @@ func cmdGate(ctx context.Context, args []string) error {
 	defer b.check.Close()
 	b.keep = *keep
 	lat := &results.Scenario{Name: "gate-latency", Version: 1, Description: fmt.Sprintf(
-		"hot-item traffic, open model, %.0f %% of the ceiling calibrated in the same repetition, %.0f s; medians of %d repetitions", 100*gateLatencyShare, gateSeconds, *reps)}
+		"flash-sale traffic (100 units), open model, %.0f %% of the ceiling calibrated in the same repetition, %.0f s; medians of %d repetitions", 100*gateLatencyShare, gateSeconds, *reps)}
 	capa := &results.Scenario{Name: "gate-capacity", Version: 1, Description: fmt.Sprintf(
-		"hot-item traffic, closed model, %d connections, %.0f s, as a ratio to the ceiling; medians of %d repetitions", calibrationConns, gateCapacitySecs, *reps)}
+		"flash-sale traffic (100 units), closed model, %d connections, %.0f s, as a ratio to the ceiling; medians of %d repetitions", calibrationConns, gateCapacitySecs, *reps)}
 	for i := range *reps {
 		if i > 0 { // every repetition has its own ceiling
 			c, err := calibrate(ctx, seconds(gateCalibSecs), b.sign)

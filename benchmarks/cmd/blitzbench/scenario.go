@@ -95,6 +95,7 @@ func start(ctx context.Context, command string, scale float64, calib time.Durati
 		tty: term.IsTerminal(int(os.Stderr.Fd())), seed: uint64(time.Now().UnixNano())}
 	f := &results.File{Schema: results.SchemaVersion, Tool: "blitzbench", Command: command,
 		StartedAt: time.Now().UTC(), Machine: machine(), Git: gitInfo()}
+	b.settle(ctx)
 	b.logf("calibrating: reference server, %d connections, %s", calibrationConns, calib)
 	if f.Calibration, err = calibrate(ctx, calib, b.sign); err != nil {
 		check.Close()
@@ -103,6 +104,34 @@ func start(ctx context.Context, command string, scale float64, calib time.Durati
 	b.ceiling = f.Calibration.CeilingRPS
 	b.logf("ceiling %s req/s (p50 %.2f ms, generator CPU %.0f %%)", thousands(b.ceiling), f.Calibration.Latency.P50Ms, 100*f.Calibration.GeneratorCPUShare)
 	return b, f, nil
+}
+
+// settleTimeout bounds the wait for a quiet pipeline before measuring.
+const settleTimeout = 2 * time.Minute
+
+// settle waits until the writer has caught up with the orders topic: a
+// writer that just started (a fresh group replays the topic from the start)
+// or is still persisting a previous run would otherwise be measured as
+// noise. It gives up after settleTimeout with a warning, not an error.
+func (b *bench) settle(ctx context.Context) {
+	deadline := time.Now().Add(settleTimeout)
+	for first := true; ; first = false {
+		lag, err := b.check.Lag(ctx)
+		if err == nil && lag == 0 {
+			if !first {
+				b.logf("the writer has caught up")
+			}
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			b.logf("warning: the writer has not caught up within %s (lag %d, %v); measuring anyway", settleTimeout, lag, err)
+			return
+		}
+		if first {
+			b.logf("waiting for the writer to catch up with the orders topic (lag %d, %v)", lag, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // finish writes results.json and report.html, prints the table, and fails

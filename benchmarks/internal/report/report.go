@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"math"
 	"os"
 	"sort"
 
@@ -181,6 +182,13 @@ func latencyChart(tl []results.Point) template.HTML {
 	p95 := make([]xy, len(tl))
 	p99 := make([]xy, len(tl))
 	for i, p := range tl {
+		if p.P50Ms == 0 && p.P99Ms == 0 {
+			// A second with no answer (the drain after the load) has no
+			// latency: break the line instead of drawing a drop to zero.
+			nan := math.NaN()
+			p50[i], p95[i], p99[i] = xy{p.T, nan}, xy{p.T, nan}, xy{p.T, nan}
+			continue
+		}
 		p50[i] = xy{p.T, p.P50Ms}
 		p95[i] = xy{p.T, p.P95Ms}
 		p99[i] = xy{p.T, p.P99Ms}
