@@ -96,6 +96,10 @@ func start(ctx context.Context, command string, scale float64, calib time.Durati
 	f := &results.File{Schema: results.SchemaVersion, Tool: "blitzbench", Command: command,
 		StartedAt: time.Now().UTC(), Machine: machine(), Git: gitInfo()}
 	b.settle(ctx)
+	if err := b.warmUp(ctx); err != nil {
+		check.Close()
+		return nil, nil, err
+	}
 	b.logf("calibrating: reference server, %d connections, %s", calibrationConns, calib)
 	if f.Calibration, err = calibrate(ctx, calib, b.sign); err != nil {
 		check.Close()
@@ -132,6 +136,25 @@ func (b *bench) settle(ctx context.Context) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// warmUp sends a short ramp of accepted orders (500 → 3,000/s over 4 s) on a
+// throwaway sale before anything is measured, so the first scenario does not
+// pay for a cold stack: Kafka's JIT and page cache, the writer's first
+// batches, PostgreSQL's buffers. It is drained and verified like a run (a
+// broken invariant is an error) but not reported.
+func (b *bench) warmUp(ctx context.Context) error {
+	s := &scenarios.Scenario{Name: "warm-up", Version: 1, Sale: scenarios.Sale{Stock: 1_000_000, PerUserLimit: 1},
+		Traffic: scenarios.Traffic{Quantity: 1}, Expect: []string{"accepted"}}
+	r, _, err := b.once(ctx, s, []results.Stage{{FromRPS: 500, ToRPS: 3000, Seconds: 4}})
+	if err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	if len(r.Failures) > 0 {
+		return fmt.Errorf("warm-up: %s", strings.Join(r.Failures, "; "))
+	}
+	b.logf("warm-up: %s orders at up to 3,000/s, p99 %.1f ms (not reported)", thousands(float64(r.Load.Requests)), r.Latency.P99Ms)
+	return nil
 }
 
 // finish writes results.json and report.html, prints the table, and fails
