@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/load"
@@ -121,6 +122,10 @@ func cmdGate(ctx context.Context, args []string) error {
 	if *write {
 		f.FinishedAt = time.Now().UTC()
 		f.Pass = lat.Pass && capa.Pass
+		if !f.Pass {
+			_ = finish(f, *out)
+			return fmt.Errorf("not writing %s: this run failed (%s)", *baseline, strings.Join(append(lat.Failures, capa.Failures...), "; "))
+		}
 		if err := results.Write(*baseline, f); err != nil {
 			return err
 		}
