@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/load"
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/report"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/results"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/verify"
 	"github.com/blitzbuy/blitzbuy/benchmarks/scenarios"
@@ -107,7 +108,7 @@ func cmdGate(ctx context.Context, args []string) error {
 		}
 		addRep(lat, r, b.ceiling)
 		b.logf("gate %d/%d: ceiling %s req/s; latency run at %s req/s p50 %.2f ms p99 %.2f ms; capacity %s req/s (%.1f %% of the ceiling)",
-			i+1, *reps, thousands(b.ceiling), thousands(rate), r.Latency.P50Ms, r.Latency.P99Ms, thousands(c.Load.AchievedRPS), 100*c.CeilingRatio)
+			i+1, *reps, report.Whole(b.ceiling), report.Whole(rate), r.Latency.P50Ms, r.Latency.P99Ms, report.Whole(c.Load.AchievedRPS), 100*c.CeilingRatio)
 	}
 	for _, s := range []*results.Scenario{lat, capa} {
 		median(s)

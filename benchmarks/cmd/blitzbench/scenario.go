@@ -106,7 +106,7 @@ func start(ctx context.Context, command string, scale float64, calib time.Durati
 		return nil, nil, err
 	}
 	b.ceiling = f.Calibration.CeilingRPS
-	b.logf("ceiling %s req/s (p50 %.2f ms, generator CPU %.0f %%)", thousands(b.ceiling), f.Calibration.Latency.P50Ms, 100*f.Calibration.GeneratorCPUShare)
+	b.logf("ceiling %s req/s (p50 %.2f ms, generator CPU %.0f %%)", report.Whole(b.ceiling), f.Calibration.Latency.P50Ms, 100*f.Calibration.GeneratorCPUShare)
 	return b, f, nil
 }
 
@@ -153,7 +153,7 @@ func (b *bench) warmUp(ctx context.Context) error {
 	if len(r.Failures) > 0 {
 		return fmt.Errorf("warm-up: %s", strings.Join(r.Failures, "; "))
 	}
-	b.logf("warm-up: %s orders at up to 3,000/s, p99 %.1f ms (not reported)", thousands(float64(r.Load.Requests)), r.Latency.P99Ms)
+	b.logf("warm-up: %s orders at up to 3,000/s, p99 %.1f ms (not reported)", report.Whole(float64(r.Load.Requests)), r.Latency.P99Ms)
 	return nil
 }
 
@@ -392,10 +392,10 @@ func (b *bench) progress(name string) func(load.Progress) {
 		}
 		left := max(0, p.Total-p.Elapsed).Round(time.Second)
 		fmt.Fprintf(os.Stderr, "\r\033[K%s  %5.1fs  %s left  %s req/s  p50 %.2f ms  p99 %.2f ms  accepted %s  sold out %s  429 %s  errors %s",
-			name, p.Elapsed.Seconds(), left, thousands(rate),
+			name, p.Elapsed.Seconds(), left, report.Whole(rate),
 			float64(p.P50.Microseconds())/1000, float64(p.P99.Microseconds())/1000,
-			thousands(float64(p.Outcomes[load.Accepted]+p.Outcomes[load.AcceptedReplay])),
-			thousands(float64(p.Outcomes[load.SoldOut])), thousands(float64(p.Outcomes[load.RateLimited])), thousands(float64(errs)))
+			report.Whole(float64(p.Outcomes[load.Accepted]+p.Outcomes[load.AcceptedReplay])),
+			report.Whole(float64(p.Outcomes[load.SoldOut])), report.Whole(float64(p.Outcomes[load.RateLimited])), report.Whole(float64(errs)))
 	}
 }
 
@@ -492,22 +492,4 @@ func timeline(points []results.Point, run *load.Run, samples []sample) []results
 		}
 	}
 	return points
-}
-
-// thousands formats a rate or count with thousands separators.
-func thousands(v float64) string {
-	s := fmt.Sprintf("%.0f", v)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var out []byte
-	for i, c := range []byte(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, c)
-	}
-	if neg {
-		return "-" + string(out)
-	}
-	return string(out)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/report"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/results"
 	"github.com/blitzbuy/blitzbuy/benchmarks/scenarios"
 )
@@ -41,10 +42,10 @@ func (b *bench) search(ctx context.Context, s *scenarios.Scenario) (*results.Sce
 			ok = ok && t.Pass
 		}
 		for _, f := range r.Failures {
-			failures = append(failures, fmt.Sprintf("at %s req/s: %s", thousands(rate), f))
+			failures = append(failures, fmt.Sprintf("at %s req/s: %s", report.Whole(rate), f))
 		}
 		steps = append(steps, results.Step{OfferedRPS: rate, AchievedRPS: r.Load.AchievedRPS, P99Ms: r.Latency.P99Ms, Errors: r.Errors, Pass: ok})
-		b.logf("  %s req/s: achieved %s, p99 %.2f ms, errors %d → %s", thousands(rate), thousands(r.Load.AchievedRPS), r.Latency.P99Ms, r.Errors, map[bool]string{true: "meets the objective", false: "misses it"}[ok])
+		b.logf("  %s req/s: achieved %s, p99 %.2f ms, errors %d → %s", report.Whole(rate), report.Whole(r.Load.AchievedRPS), r.Latency.P99Ms, r.Errors, map[bool]string{true: "meets the objective", false: "misses it"}[ok])
 		if ok {
 			best = r
 		}
@@ -86,13 +87,13 @@ func (b *bench) search(ctx context.Context, s *scenarios.Scenario) (*results.Sce
 	r := best
 	if r == nil {
 		r = last
-		failures = append(failures, fmt.Sprintf("even the start rate %s req/s misses the objective", thousands(se.StartRate)))
+		failures = append(failures, fmt.Sprintf("even the start rate %s req/s misses the objective", report.Whole(se.StartRate)))
 	}
 	r.Failures = failures
 	r.Search = &results.Search{Objective: strings.Join(se.Objective, ", "), Steps: steps, BestRPS: lo}
 	if err := b.judge(r, s.Thresholds); err != nil {
 		return nil, err
 	}
-	b.logf("%s: best %s req/s (%.0f %% of the ceiling): %s", s.Name, thousands(lo), 100*lo/max(b.ceiling, 1), verdict(r))
+	b.logf("%s: best %s req/s (%.0f %% of the ceiling): %s", s.Name, report.Whole(lo), 100*lo/max(b.ceiling, 1), verdict(r))
 	return r, nil
 }

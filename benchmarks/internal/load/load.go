@@ -133,7 +133,7 @@ type runner struct {
 	outcomes [numOutcomes]atomic.Int64
 
 	mu   sync.Mutex
-	hist *hdrhistogram.Histogram // live percentiles only
+	hist *hdrhistogram.Histogram // live percentiles, only when Progress is set
 }
 
 func newRunner(cfg Config, reqs []Request) *runner {
@@ -143,11 +143,11 @@ func newRunner(cfg Config, reqs []Request) *runner {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 4096
 	}
-	return &runner{
-		cfg: cfg, reqs: reqs, res: make([]Result, len(reqs)),
-		client: NewClient(cfg),
-		hist:   hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3),
+	r := &runner{cfg: cfg, reqs: reqs, res: make([]Result, len(reqs)), client: NewClient(cfg)}
+	if cfg.Progress != nil {
+		r.hist = NewHistogram()
 	}
+	return r
 }
 
 // NewClient is the HTTP client every run uses: keep-alive, no retries (each
@@ -337,9 +337,11 @@ func (r *runner) send(i int, sched time.Duration, req *fasthttp.Request, resp *f
 	}
 	r.outcomes[res.Outcome].Add(1)
 	r.done.Add(1)
-	r.mu.Lock()
-	_ = r.hist.RecordValue(int64(res.Latency() / time.Microsecond))
-	r.mu.Unlock()
+	if r.hist != nil { // a shared, locked histogram only for the live view
+		r.mu.Lock()
+		_ = r.hist.RecordValue(int64(res.Latency() / time.Microsecond))
+		r.mu.Unlock()
+	}
 }
 
 // classify maps an answer to an Outcome by status and problem code.

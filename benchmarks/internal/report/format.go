@@ -84,22 +84,18 @@ func fmtNum(v float64) string {
 // fmtMs formats milliseconds.
 func fmtMs(v float64) string { return fmtNum(v) }
 
-// fmtRPS formats a rate: whole requests per second from 100 up.
+// fmtRPS formats a rate like fmtNum (whole requests per second from 100
+// up), but with two decimals at most below 1.
 func fmtRPS(v float64) string {
-	if !finite(v) {
-		return missing
+	if finite(v) && v != 0 && math.Abs(v) < 1 {
+		return fmtFixed(v, 2)
 	}
-	a := math.Abs(v)
-	switch {
-	case a == 0:
-		return "0"
-	case a >= 100:
-		return fmtFixed(v, 0)
-	case a >= 10:
-		return fmtFixed(v, 1)
-	}
-	return fmtFixed(v, 2)
+	return fmtNum(v)
 }
+
+// Whole formats a rate or a count rounded to a whole number, with thousands
+// separators (1,234,567), for log lines beside the report.
+func Whole(v float64) string { return fmtFixed(v, 0) }
 
 // fmtPct formats a ratio (0.873) as a percentage (87.3%).
 func fmtPct(ratio float64) string {
