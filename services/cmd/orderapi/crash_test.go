@@ -26,7 +26,8 @@ import (
 )
 
 // The drill for the outbox: order-api is SIGKILLed between reserving an
-// order and publishing it (BLITZBUY_TEST_CRASH_AFTER_RESERVE), so the buyer
+// order and publishing it (BLITZBUY_TEST_CRASH_AFTER_RESERVE in a binary built
+// with -tags crashdrill, drill_crash.go), so the buyer
 // never hears back and the reservation is stranded in the outbox. Another
 // order-api replica's relay must publish it within its threshold, and that
 // replica must shut down gracefully on SIGTERM.
@@ -47,7 +48,7 @@ func TestCrashBetweenReserveAndAckIsRelayed(t *testing.T) {
 	}
 	ctx := context.Background()
 	sale := "crash-" + randHex(4)
-	if _, err := store.UpsertSale(ctx, reservation.SaleSpec{ID: sale, Name: "crash drill", Stock: 10, PerUserLimit: 1,
+	if _, err := store.UpsertSale(ctx, order.SaleSpec{ID: sale, Name: "crash drill", Stock: 10, PerUserLimit: 1,
 		StartsAt: time.Now().Add(-time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +181,7 @@ func startAPI(t *testing.T, bin string, env stacktest.Env, secret, admin string,
 func buildOrderAPI(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "orderapi")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-tags", "crashdrill", "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -20,10 +21,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/rueidis"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/blitzbuy/blitzbuy/services/internal/checkout"
 	"github.com/blitzbuy/blitzbuy/services/internal/config"
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
-	"github.com/blitzbuy/blitzbuy/services/internal/order"
 	"github.com/blitzbuy/blitzbuy/services/internal/pgstore"
 	"github.com/blitzbuy/blitzbuy/services/internal/publish"
 	"github.com/blitzbuy/blitzbuy/services/internal/ratelimit"
@@ -68,6 +70,28 @@ func run(ctx context.Context) error {
 	defer stopTracing()
 	log.Info("starting", append([]any{"version", version}, config.Masked(cfg)...)...)
 
+	a, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	return a.serve(ctx)
+}
+
+// app is order-api wired: its clients, the HTTP API and the relay.
+type app struct {
+	cfg      config.API
+	log      *slog.Logger
+	producer *publish.Producer
+	relay    *checkout.Relay
+	api, ops *http.Server // the API, and metrics (+ pprof) on the admin listener
+	closers  []func()
+}
+
+// newApp connects Redis, Kafka and (optionally) PostgreSQL and wires the
+// ledger, limiter and producer into checkout, the HTTP API and the relay.
+func newApp(ctx context.Context, cfg config.API, log *slog.Logger) (*app, error) {
+	a := &app{cfg: cfg, log: log}
 	rdb, err := rueidis.NewClient(rueidis.ClientOption{
 		InitAddress: []string{cfg.RedisAddr},
 		SelectDB:    cfg.RedisDB,
@@ -77,32 +101,32 @@ func run(ctx context.Context) error {
 		ConnWriteTimeout:      2 * time.Second,
 	})
 	if err != nil {
-		return fmt.Errorf("redis %s: %w", cfg.RedisAddr, err)
+		return nil, fmt.Errorf("redis %s: %w", cfg.RedisAddr, err)
 	}
-	defer rdb.Close()
+	a.closers = append(a.closers, rdb.Close)
 
 	traced := telemetry.TraceRedis(rdb, cfg.RedisAddr)
 	store, err := reservation.New(traced, reservation.Config{IdempotencyTTL: cfg.IdempotencyTTL})
 	if err != nil {
-		return err
+		return a, err
 	}
 	limiter, err := ratelimit.New(traced, cfg.RateLimit, cfg.RateWindow)
 	if err != nil {
-		return err
+		return a, err
 	}
 	reg := telemetry.NewRegistry()
 	_, kafkaHooks := telemetry.Kafka(reg)
-	producer, err := publish.NewProducer(publish.Config{
+	a.producer, err = publish.NewProducer(publish.Config{
 		Brokers: cfg.KafkaBrokers, Topic: cfg.OrdersTopic, DeliveryTimeout: cfg.PublishTimeout, Linger: cfg.PublishLinger,
 		Opts:    []kgo.Opt{kafkaHooks},
 		Metrics: publish.NewMetrics(reg),
 	})
 	if err != nil {
-		return err
+		return a, err
 	}
 	auth, err := httpapi.NewAuthenticator(cfg.JWTSecret, cfg.AdminToken)
 	if err != nil {
-		return err
+		return a, err
 	}
 
 	// The durable ledger answers GET /v1/orders/{id} for confirmed orders.
@@ -110,83 +134,93 @@ func run(ctx context.Context) error {
 	if cfg.PostgresURL != "" {
 		pool, err := pgxpool.New(ctx, cfg.PostgresURL)
 		if err != nil {
-			return fmt.Errorf("postgres: %w", err)
+			return a, fmt.Errorf("postgres: %w", err)
 		}
-		defer pool.Close()
+		a.closers = append(a.closers, pool.Close)
 		orders = pgstore.New(pool)
 	}
 
 	reg.MustRegister(reservation.NewCollector(store))
 	httpMetrics := telemetry.NewHTTPMetrics(reg)
-
-	deps := httpapi.Deps{
-		Reserver: store, Publisher: producer, Limiter: limiter, Orders: orders, Auth: auth, Log: log,
+	placer := checkout.New(drillLedger(store, log), limiter, a.producer,
+		checkout.Config{ReplayWait: cfg.PublishTimeout + 2*time.Second}, log)
+	api := httpapi.New(httpapi.Deps{
+		Checkout: placer, Ledger: store, Orders: orders, Auth: auth, Log: log,
 		Metrics: httpapi.NewMetrics(reg),
 		Ready: map[string]httpapi.Checker{
 			"redis": func(ctx context.Context) error { return rdb.Do(ctx, rdb.B().Ping().Build()).Error() },
-			"kafka": producer.Ping,
+			"kafka": a.producer.Ping,
 		},
 		Middleware: []func(http.Handler) http.Handler{telemetry.ServerSpans, httpMetrics.Middleware},
-	}
-	if cfg.TestCrashAfterReserve {
-		log.Warn("BLITZBUY_TEST_CRASH_AFTER_RESERVE is set: the process kills itself after its first reservation")
-		deps.AfterReserve = func(o order.Order) {
-			log.Warn("test hook: SIGKILL after reserve", "order_id", o.ID)
-			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			select {} // never publish
-		}
-	}
-	api := httpapi.New(deps, httpapi.Options{ReplayWait: cfg.PublishTimeout + 2*time.Second})
-
-	relay := publish.NewRelay(store, producer, publish.RelayConfig{
+	})
+	a.relay = checkout.NewRelay(store, a.producer, checkout.RelayConfig{
 		Threshold: cfg.RelayThreshold, Interval: cfg.RelayInterval, Lease: 2 * cfg.PublishTimeout,
 	}, log.With("component", "relay"))
-	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRelay()
-	relayDone := make(chan struct{})
-	go func() { defer close(relayDone); relay.Run(relayCtx) }()
 
-	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: api.Handler(), ReadHeaderTimeout: 5 * time.Second,
+	a.api = &http.Server{Addr: cfg.HTTPAddr, Handler: api.Handler(), ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
-	var admin http.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: reg})
+	var ops http.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: reg})
 	if cfg.Pprof {
-		admin = telemetry.WithPprof(admin)
+		ops = telemetry.WithPprof(ops)
 	}
-	metrics := &http.Server{Addr: cfg.MetricsAddr, ReadHeaderTimeout: 5 * time.Second, Handler: admin}
+	a.ops = &http.Server{Addr: cfg.MetricsAddr, ReadHeaderTimeout: 5 * time.Second, Handler: ops}
+	return a, nil
+}
 
-	errc := make(chan error, 2)
-	for _, s := range []*http.Server{srv, metrics} {
+// close releases the clients (after serve returned).
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+// serve listens and runs the relay until ctx ends or a listener fails, then
+// shuts down within BLITZBUY_SHUTDOWN_TIMEOUT: stop accepting, let in-flight
+// requests finish (they publish and wait for acks), stop the relay, flush
+// the producer.
+func (a *app) serve(ctx context.Context) error {
+	servers := []*http.Server{a.api, a.ops}
+	listeners := make([]net.Listener, len(servers))
+	for i, s := range servers {
 		ln, err := net.Listen("tcp", s.Addr)
 		if err != nil {
 			return fmt.Errorf("listen %s: %w", s.Addr, err)
 		}
-		log.Info("listening", "addr", ln.Addr().String())
-		go func() {
-			if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- err
-			}
-		}()
+		a.log.Info("listening", "addr", ln.Addr().String())
+		listeners[i] = ln
 	}
+	// The relay outlives the request context: it stops only after the API
+	// drained, so orders stranded meanwhile still have an owner.
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRelay()
+	relayDone := make(chan struct{})
+	go func() { defer close(relayDone); a.relay.Run(relayCtx) }()
 
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down: draining requests")
-	case err := <-errc:
-		log.Error("server failed", "err", err)
+	g, gctx := errgroup.WithContext(ctx)
+	for i, s := range servers {
+		g.Go(func() error {
+			if err := s.Serve(listeners[i]); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve %s: %w", s.Addr, err)
+			}
+			return nil
+		})
 	}
-	// Stop accepting, let in-flight requests finish (they publish and wait for
-	// acks), then stop the relay, flush the producer and close.
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Error("http shutdown", "err", err)
-	}
-	stopRelay()
-	<-relayDone
-	if err := producer.Close(sctx); err != nil {
-		log.Error("producer flush", "err", err)
-	}
-	_ = metrics.Shutdown(sctx)
-	log.Info("stopped")
-	return nil
+	g.Go(func() error {
+		<-gctx.Done()
+		a.log.Info("shutting down: draining requests")
+		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+		defer cancel()
+		if err := a.api.Shutdown(sctx); err != nil {
+			a.log.Error("http shutdown", "err", err)
+		}
+		stopRelay()
+		<-relayDone
+		if err := a.producer.Close(sctx); err != nil {
+			a.log.Error("producer flush", "err", err)
+		}
+		_ = a.ops.Shutdown(sctx)
+		a.log.Info("stopped")
+		return nil
+	})
+	return g.Wait()
 }

@@ -35,10 +35,6 @@ type API struct {
 	LogLevel        string        `env:"BLITZBUY_LOG_LEVEL" envDefault:"info"`
 	// Pprof serves /debug/pprof/ on the metrics listener (loopback by default).
 	Pprof bool `env:"BLITZBUY_PPROF"`
-	// TestCrashAfterReserve makes the process SIGKILL itself right after a
-	// reservation, before publishing: the fault drill for the relay. Never
-	// set it in production.
-	TestCrashAfterReserve bool `env:"BLITZBUY_TEST_CRASH_AFTER_RESERVE"`
 }
 
 // Named validation errors.

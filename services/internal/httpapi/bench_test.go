@@ -13,7 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
-	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
+	"github.com/blitzbuy/blitzbuy/services/internal/checkout"
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
 )
 
@@ -39,7 +39,7 @@ func BenchmarkOrderPath(b *testing.B) {
 		runOrders(b, r, "bench", func(int) string { return "" })
 	})
 	b.Run("reserve-only", func(b *testing.B) {
-		h := newHarness(b, harnessOpts{wrapPublisher: func(httpapi.Publisher) httpapi.Publisher {
+		h := newHarness(b, harnessOpts{wrapPublisher: func(checkout.Publisher) checkout.Publisher {
 			return publisherFunc(func(context.Context, order.Order) error { return nil })
 		}})
 		benchAPI(b, h)

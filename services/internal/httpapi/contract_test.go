@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blitzbuy/blitzbuy/services/internal/checkout"
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
-	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 )
 
 // traceresponse is W3C's form with a non-zero trace id (an all-zero id would
@@ -389,7 +389,7 @@ func TestContractHealth(t *testing.T) {
 // answers 503 unavailable with Retry-After; the same key then works again.
 func TestContractPublishFailureReleases(t *testing.T) {
 	fail := true
-	h := newHarness(t, harnessOpts{wrapPublisher: func(p httpapi.Publisher) httpapi.Publisher {
+	h := newHarness(t, harnessOpts{wrapPublisher: func(p checkout.Publisher) checkout.Publisher {
 		return publisherFunc(func(ctx context.Context, o order.Order) error {
 			if fail {
 				return errors.New("broker unreachable (injected)")
@@ -439,4 +439,4 @@ func (f publisherFunc) Publish(ctx context.Context, o order.Order) error { retur
 
 func ptr[T any](v T) *T { return &v }
 
-var _ = reservation.StagePending
+var _ = order.StagePending

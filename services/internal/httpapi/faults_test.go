@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blitzbuy/blitzbuy/services/internal/checkout"
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
-	"github.com/blitzbuy/blitzbuy/services/internal/publish"
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
 )
@@ -70,11 +70,11 @@ func TestFaultKafkaStopped(t *testing.T) {
 
 	// A reservation stranded during the outage (an API replica died after
 	// reserving): the relay cannot publish it yet...
-	res, err := h.Store.Reserve(context.Background(), reservation.Request{SaleID: sale, UserID: "stranded", IdempotencyKey: "k", Quantity: 1})
+	res, err := h.Store.Reserve(context.Background(), order.Request{SaleID: sale, UserID: "stranded", IdempotencyKey: "k", Quantity: 1})
 	if err != nil || res.Err != nil {
 		t.Fatalf("reserve: %v %v", err, res.Err)
 	}
-	relay := publish.NewRelay(scopedOutbox{h.Store, sale}, h.Producer, publish.RelayConfig{Threshold: 0, Interval: 200 * time.Millisecond, Lease: 3 * time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	relay := checkout.NewRelay(scopedOutbox{h.Store, sale}, h.Producer, checkout.RelayConfig{Threshold: 0, Interval: 200 * time.Millisecond, Lease: 3 * time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if n, err := relay.Scan(context.Background()); n != 0 || err == nil {
 		t.Errorf("relay with Kafka down published %d (err %v), want 0 and an error", n, err)
 	}

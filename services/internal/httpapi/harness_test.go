@@ -21,6 +21,7 @@ import (
 	"github.com/redis/rueidis"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/blitzbuy/blitzbuy/services/internal/checkout"
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
 	"github.com/blitzbuy/blitzbuy/services/internal/publish"
@@ -49,8 +50,7 @@ type apiHarness struct {
 type harnessOpts struct {
 	rateLimit      int64
 	publishTimeout time.Duration
-	wrapPublisher  func(httpapi.Publisher) httpapi.Publisher
-	afterReserve   func(order.Order)
+	wrapPublisher  func(checkout.Publisher) checkout.Publisher
 }
 
 var saleSeq atomic.Int64
@@ -100,12 +100,12 @@ func newHarness(t testing.TB, o harnessOpts) *apiHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pub httpapi.Publisher = prod
+	var pub checkout.Publisher = prod
 	if o.wrapPublisher != nil {
 		pub = o.wrapPublisher(prod)
 	}
 	deps := httpapi.Deps{
-		Reserver: store, Publisher: pub, Auth: auth, AfterReserve: o.afterReserve,
+		Ledger: store, Auth: auth,
 		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Middleware: []func(http.Handler) http.Handler{telemetry.ServerSpans},
 		Ready: map[string]httpapi.Checker{
@@ -116,14 +116,16 @@ func newHarness(t testing.TB, o harnessOpts) *apiHarness {
 	if testing.Verbose() {
 		deps.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
+	var limiter checkout.Limiter
 	if o.rateLimit > 0 {
 		lim, err := ratelimit.New(rdb, o.rateLimit, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
-		deps.Limiter = lim
+		limiter = lim
 	}
-	h.handler = httpapi.New(deps, httpapi.Options{ReplayWait: o.publishTimeout + 2*time.Second}).Handler()
+	deps.Checkout = checkout.New(store, limiter, pub, checkout.Config{ReplayWait: o.publishTimeout + 2*time.Second}, deps.Log)
+	h.handler = httpapi.New(deps).Handler()
 	srv := httptest.NewServer(h.handler)
 	t.Cleanup(srv.Close)
 	h.URL = srv.URL

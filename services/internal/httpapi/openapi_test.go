@@ -21,6 +21,7 @@ import (
 	"github.com/pb33f/libopenapi/datamodel/high/base"
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 
+	"github.com/blitzbuy/blitzbuy/services/internal/checkout"
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
 	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
@@ -357,7 +358,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	s.check(t, rl, exchange{name: "rate limited", method: "POST", path: rlOrders, bearer: carol, headers: key("rl-2"), want: 429})
 
 	// Kafka refuses the order: 503, the reservation is released.
-	pf := newHarness(t, harnessOpts{wrapPublisher: func(httpapi.Publisher) httpapi.Publisher {
+	pf := newHarness(t, harnessOpts{wrapPublisher: func(checkout.Publisher) checkout.Publisher {
 		return publisherFunc(func(context.Context, order.Order) error { return errors.New("broker unreachable (injected)") })
 	}})
 	pfSale := pf.newSale(5, 1)

@@ -9,12 +9,10 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
-	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 )
 
 // OrderRequest is the body of POST /v1/sales/{saleID}/orders.
@@ -115,179 +113,64 @@ func jsonErrorDetail(err error) string {
 	}
 }
 
+// placeOrder is POST /v1/sales/{saleID}/orders: decode the request, let
+// checkout decide its fate, encode the outcome. The outcome metric is the
+// Outcome's Kind (rejected for a request that does not decode).
 func (s *Server) placeOrder(w http.ResponseWriter, r *http.Request) {
-	if s.d.Metrics == nil {
-		s.placeOrderInner(w, r)
-		return
-	}
-	rec := &outcomeRecorder{ResponseWriter: w}
-	s.placeOrderInner(rec, r)
-	s.d.Metrics.outcome(rec.outcome())
-}
-
-// outcomeRecorder derives the outcome label from what was answered.
-type outcomeRecorder struct {
-	http.ResponseWriter
-	status int
-	code   order.Code
-}
-
-func (o *outcomeRecorder) setProblemCode(c order.Code) { o.code = c }
-
-func (o *outcomeRecorder) WriteHeader(code int) {
-	o.status = code
-	o.ResponseWriter.WriteHeader(code)
-}
-
-func (o *outcomeRecorder) outcome() string {
-	replayed := o.Header().Get("Idempotent-Replayed") == "true"
-	switch {
-	case o.status == http.StatusAccepted:
-		return outcomeOf(nil, replayed)
-	case o.status == http.StatusTooManyRequests:
-		return OutcomeRateLimited
-	case o.status >= 500:
-		return OutcomeError
-	}
-	if o.code != "" {
-		return outcomeOf(&order.Error{Code: o.code}, replayed)
-	}
-	return OutcomeRejected
-}
-
-func (s *Server) placeOrderInner(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	user := principalFrom(ctx).UserID
-	saleID := chi.URLParam(r, "saleID")
-	if !order.ValidSaleID(saleID) {
-		s.problem(w, r, order.Errorf(order.CodeNotFound, "no sale %q", saleID))
-		return
-	}
-	key := r.Header.Get("Idempotency-Key")
-	if !order.ValidIdempotencyKey(key) {
-		s.problem(w, r, order.Errorf(order.CodeInvalidRequest, "the Idempotency-Key header is required: 1 to 255 visible ASCII characters"))
-		return
-	}
-	qty, status, err := DecodeOrderRequest(r.Header.Get("Content-Type"), http.MaxBytesReader(w, r.Body, maxBody))
+	req, status, err := decodePlaceOrder(w, r)
 	if err != nil {
+		s.d.Metrics.outcome(order.OutcomeRejected)
 		s.problemStatus(w, r, status, err)
 		return
 	}
-
-	if s.d.Limiter != nil {
-		d, err := s.d.Limiter.Allow(ctx, user)
-		if err != nil {
-			s.d.Log.WarnContext(ctx, "rate limiter unavailable", "err", err)
-			s.problem(w, r, order.ErrUnavailable)
-			return
-		}
-		if d.Limit > 0 {
-			reset := int((d.Reset + time.Second - 1) / time.Second)
-			w.Header().Set("RateLimit-Limit", strconv.FormatInt(d.Limit, 10))
-			w.Header().Set("RateLimit-Remaining", strconv.FormatInt(d.Remaining, 10))
-			w.Header().Set("RateLimit-Reset", strconv.Itoa(reset))
-			if !d.Allowed {
-				w.Header().Set("Retry-After", strconv.Itoa(max(reset, 1)))
-				s.problem(w, r, order.Errorf(order.CodeRateLimited, "too many order requests; retry in %d s", max(reset, 1)))
-				return
-			}
-		}
-	}
-
-	res, err := s.d.Reserver.Reserve(ctx, reservation.Request{SaleID: saleID, UserID: user, IdempotencyKey: key, Quantity: qty})
-	if err != nil {
-		if order.CodeOf(err) == order.CodeInternal {
-			s.d.Log.ErrorContext(ctx, "reserve failed", "err", err)
-			err = order.ErrUnavailable
-		}
+	out, err := s.d.Checkout.Place(r.Context(), req)
+	s.d.Metrics.outcome(out.Kind)
+	setRateLimitHeaders(w.Header(), out.RateLimit)
+	switch {
+	case err != nil: // the system failed the buyer (503 in problem)
 		s.problem(w, r, err)
 		return
-	}
-	if res.Replayed {
+	case out.Replayed:
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	if res.Err != nil {
-		s.problem(w, r, res.Err)
+	if out.Err != nil {
+		s.problem(w, r, out.Err)
 		return
 	}
-	o := res.Order
-	if res.Replayed {
-		if err := s.awaitOriginal(ctx, o); err != nil {
-			w.Header().Del("Idempotent-Replayed")
-			s.problem(w, r, err)
-			return
-		}
-	} else {
-		if s.d.AfterReserve != nil {
-			s.d.AfterReserve(o)
-		}
-		if err := s.publish(ctx, o); err != nil {
-			s.problem(w, r, err)
-			return
-		}
-	}
-	w.Header().Set("Location", "/v1/orders/"+o.ID)
-	writeJSON(w, http.StatusAccepted, "application/json", orderResponse(o))
+	w.Header().Set("Location", "/v1/orders/"+out.Order.ID)
+	writeJSON(w, http.StatusAccepted, "application/json", orderResponse(out.Order))
 }
 
-// publish hands the order to Kafka. On failure it releases the reservation
-// (stock, user count, idempotency record) and answers 503 — unless a relay
-// already owns the order, in which case it will be published and 202 stands.
-func (s *Server) publish(ctx context.Context, o order.Order) error {
-	perr := s.d.Publisher.Publish(ctx, o)
-	if perr == nil {
-		// Out of the outbox. Should this fail, the relay re-publishes the order
-		// later: a duplicate the writer absorbs, never a loss.
-		if err := s.d.Reserver.Ack(context.WithoutCancel(ctx), o.SaleID, o.ID); err != nil {
-			s.d.Log.WarnContext(ctx, "ack after publish failed; the relay will re-publish", "order_id", o.ID, "err", err)
-		}
-		return nil
+// decodePlaceOrder reads an order request: the sale id (404 when it cannot
+// name a sale), the Idempotency-Key (400) and the body (400, 413, 415), in
+// that order; the caller is the authenticated user.
+func decodePlaceOrder(w http.ResponseWriter, r *http.Request) (order.Request, int, error) {
+	saleID := chi.URLParam(r, "saleID")
+	if !order.ValidSaleID(saleID) {
+		return order.Request{}, 0, order.Errorf(order.CodeNotFound, "no sale %q", saleID)
 	}
-	ctx = context.WithoutCancel(ctx)
-	err := s.d.Reserver.Release(ctx, o, reservation.ReleasePublishFailed)
-	switch {
-	case err == nil:
-		s.d.Log.WarnContext(ctx, "publish failed; reservation released", "order_id", o.ID, "err", perr)
-		return order.ErrUnavailable
-	case errors.Is(err, reservation.ErrNotOwned):
-		s.d.Log.InfoContext(ctx, "publish failed but the relay owns the order", "order_id", o.ID, "err", perr)
-		return nil
-	default:
-		// The reservation stays pending; the relay will publish it. The client
-		// hears 503 and its retry with the same key replays the acceptance.
-		s.d.Log.ErrorContext(ctx, "publish failed and release failed; the relay will publish", "order_id", o.ID,
-			"publish_err", perr, "release_err", err)
-		return order.ErrUnavailable
+	key := r.Header.Get("Idempotency-Key")
+	if !order.ValidIdempotencyKey(key) {
+		return order.Request{}, 0, order.Errorf(order.CodeInvalidRequest, "the Idempotency-Key header is required: 1 to 255 visible ASCII characters")
 	}
+	qty, status, err := DecodeOrderRequest(r.Header.Get("Content-Type"), http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		return order.Request{}, status, err
+	}
+	return order.Request{SaleID: saleID, UserID: principalFrom(r.Context()).UserID, IdempotencyKey: key, Quantity: qty}, 0, nil
 }
 
-// awaitOriginal makes a replay of an accepted order wait until the original
-// request's publish settled, so a replay never answers 202 for an order that
-// is then released.
-func (s *Server) awaitOriginal(ctx context.Context, o order.Order) error {
-	deadline := time.Now().Add(s.replayWait)
-	for delay := 2 * time.Millisecond; ; delay = min(delay*2, 100*time.Millisecond) {
-		stage, err := s.d.Reserver.Stage(ctx, o.ID)
-		if err != nil {
-			s.d.Log.WarnContext(ctx, "replay: reading the reservation failed", "order_id", o.ID, "err", err)
-			return order.ErrUnavailable
-		}
-		switch stage {
-		case reservation.StagePending:
-			// the original request is still publishing; wait below
-		case reservation.StageReleased:
-			return order.ErrUnavailable // its publish failed; a retry reserves anew
-		default: // published, persisting, confirmed, failed or expired: it was accepted
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return nil // still pending: the relay owns it from here and will publish it
-		}
-		select {
-		case <-ctx.Done():
-			return order.ErrUnavailable
-		case <-time.After(delay):
-		}
+// setRateLimitHeaders writes the RateLimit-* headers of a limited request,
+// and Retry-After when it was refused.
+func setRateLimitHeaders(h http.Header, rl order.RateLimit) {
+	if rl.Limit <= 0 {
+		return
+	}
+	h.Set("RateLimit-Limit", strconv.FormatInt(rl.Limit, 10))
+	h.Set("RateLimit-Remaining", strconv.FormatInt(rl.Remaining, 10))
+	h.Set("RateLimit-Reset", strconv.Itoa(rl.ResetSeconds()))
+	if !rl.Allowed {
+		h.Set("Retry-After", strconv.Itoa(rl.RetryAfterSeconds()))
 	}
 }
 
@@ -306,8 +189,7 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.d.Log.ErrorContext(ctx, "order lookup failed", "err", err)
-		s.problem(w, r, order.ErrUnavailable)
+		s.problem(w, r, err)
 		return
 	}
 	if !p.Admin && o.UserID != p.UserID { // someone else's order does not exist for you
@@ -330,7 +212,7 @@ func (s *Server) lookupOrder(ctx context.Context, id string) (order.Order, error
 			s.d.Log.WarnContext(ctx, "order lookup in postgres failed; asking redis", "order_id", id, "err", err)
 		}
 	}
-	return s.d.Reserver.Order(ctx, id)
+	return s.d.Ledger.Order(ctx, id)
 }
 
 // problemStatus answers err with an explicit status (413/415/405 share the

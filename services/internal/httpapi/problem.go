@@ -61,8 +61,9 @@ const ProblemTypeBase = "urn:blitzbuy:problem:"
 const retryAfterUnavailable = 1 * time.Second
 
 // writeProblem answers err as problem+json with the status of its code.
-// Errors that are not domain errors become 500 `internal` and their text is
-// logged, never sent.
+// It is the one place where an infrastructure failure (any error that is not
+// a domain error: Redis, Kafka or PostgreSQL unwell) becomes 503
+// `unavailable`; its text is logged, never sent.
 func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	writeProblemStatus(w, r, log, 0, err)
 }
@@ -73,10 +74,8 @@ func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, err 
 func writeProblemStatus(w http.ResponseWriter, r *http.Request, log *slog.Logger, override int, err error) {
 	var de *order.Error
 	if !errors.As(err, &de) {
-		log.ErrorContext(r.Context(), "request failed", "err", err, "path", r.URL.Path)
-		de = &order.Error{Code: order.CodeInternal, Message: "an internal error occurred"}
-	} else if error(de) != err { // a domain answer wrapping an infrastructure cause
-		log.WarnContext(r.Context(), "request degraded", "code", de.Code, "err", err, "path", r.URL.Path)
+		log.ErrorContext(r.Context(), "request failed: dependency unavailable", "err", err, "path", r.URL.Path)
+		de = order.ErrUnavailable
 	}
 	status, ok := problemStatus[de.Code]
 	if !ok {
@@ -92,7 +91,6 @@ func writeProblemStatus(w http.ResponseWriter, r *http.Request, log *slog.Logger
 	if de.Code == order.CodeUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="blitzbuy"`)
 	}
-	noteProblemCode(w, de.Code)
 	writeJSON(w, status, "application/problem+json", Problem{
 		Type: ProblemTypeBase + string(de.Code), Title: title, Status: status,
 		Detail: de.Message, Code: de.Code,
@@ -109,11 +107,4 @@ func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
-}
-
-// noteProblemCode tells a metrics recorder wrapping w which code was answered.
-func noteProblemCode(w http.ResponseWriter, c order.Code) {
-	if n, ok := w.(interface{ setProblemCode(order.Code) }); ok {
-		n.setProblemCode(c)
-	}
 }

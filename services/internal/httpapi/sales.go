@@ -9,7 +9,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
-	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 )
 
 // SaleRequest is the body of PUT /v1/admin/sales/{saleID}.
@@ -33,7 +32,7 @@ func (s *Server) putSale(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now().UTC()
-	spec := reservation.SaleSpec{ID: saleID, Name: req.Name, StartsAt: now, EndsAt: req.EndsAt}
+	spec := order.SaleSpec{ID: saleID, Name: req.Name, StartsAt: now, EndsAt: req.EndsAt}
 	switch {
 	case req.Name == "" || len(req.Name) > 200:
 		s.problem(w, r, order.Errorf(order.CodeInvalidRequest, "name is required (at most 200 bytes)"))
@@ -57,14 +56,14 @@ func (s *Server) putSale(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	created, err := s.d.Reserver.UpsertSale(r.Context(), spec)
+	created, err := s.d.Ledger.UpsertSale(r.Context(), spec)
 	if err != nil {
-		s.problem(w, r, unavailableUnlessDomain(err))
+		s.problem(w, r, err)
 		return
 	}
-	sale, err := s.d.Reserver.Sale(r.Context(), saleID, s.now())
+	sale, err := s.d.Ledger.Sale(r.Context(), saleID, s.now())
 	if err != nil {
-		s.problem(w, r, unavailableUnlessDomain(err))
+		s.problem(w, r, err)
 		return
 	}
 	status := http.StatusOK
@@ -76,11 +75,11 @@ func (s *Server) putSale(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getSale(w http.ResponseWriter, r *http.Request) {
-	serveSale(s, w, r, s.d.Reserver.Sale)
+	serveSale(s, w, r, s.d.Ledger.Sale)
 }
 
 func (s *Server) getCounters(w http.ResponseWriter, r *http.Request) {
-	serveSale(s, w, r, s.d.Reserver.Counters)
+	serveSale(s, w, r, s.d.Ledger.Counters)
 }
 
 // serveSale answers a read of one sale: 404 for an invalid or unknown sale
@@ -97,16 +96,8 @@ func serveSale[T any](s *Server, w http.ResponseWriter, r *http.Request, read fu
 	case errors.Is(err, order.ErrNotFound):
 		s.problem(w, r, notFound)
 	case err != nil:
-		s.problem(w, r, unavailableUnlessDomain(err))
+		s.problem(w, r, err)
 	default:
 		writeJSON(w, http.StatusOK, "application/json", v)
 	}
-}
-
-// unavailableUnlessDomain maps infrastructure failures (Redis down) to 503.
-func unavailableUnlessDomain(err error) error {
-	if order.CodeOf(err) == order.CodeInternal {
-		return errors.Join(order.ErrUnavailable, err)
-	}
-	return err
 }

@@ -11,33 +11,22 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
-	"github.com/blitzbuy/blitzbuy/services/internal/ratelimit"
-	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 )
 
-// Interfaces are declared here, where they are consumed; the adapters
-// (reservation.Store, publish.Producer, ratelimit.Limiter) implement them.
+// Interfaces are declared here, where they are consumed; checkout.Service,
+// reservation.Store and pgstore.Store implement them.
 
-// Reserver is the hot ledger.
-type Reserver interface {
-	Reserve(ctx context.Context, req reservation.Request) (reservation.Result, error)
-	Release(ctx context.Context, o order.Order, mode reservation.ReleaseMode) error
-	Ack(ctx context.Context, saleID, orderID string) error
+// Checkout places orders: the whole saga behind POST /v1/sales/{id}/orders.
+type Checkout interface {
+	Place(ctx context.Context, req order.Request) (order.Outcome, error)
+}
+
+// Ledger is the hot ledger's read and admin side (Redis).
+type Ledger interface {
 	Order(ctx context.Context, orderID string) (order.Order, error)
-	Stage(ctx context.Context, orderID string) (reservation.Stage, error)
 	Sale(ctx context.Context, saleID string, now time.Time) (order.Sale, error)
-	UpsertSale(ctx context.Context, spec reservation.SaleSpec) (bool, error)
-	Counters(ctx context.Context, saleID string, now time.Time) (reservation.Counters, error)
-}
-
-// Publisher sends an order's event and waits for the broker's ack.
-type Publisher interface {
-	Publish(ctx context.Context, o order.Order) error
-}
-
-// Limiter rate-limits order requests per user.
-type Limiter interface {
-	Allow(ctx context.Context, userID string) (ratelimit.Decision, error)
+	UpsertSale(ctx context.Context, spec order.SaleSpec) (bool, error)
+	Counters(ctx context.Context, saleID string, now time.Time) (order.Counters, error)
 }
 
 // OrderStore is the durable ledger (Postgres); nil until the writer exists.
@@ -51,46 +40,29 @@ type Checker func(ctx context.Context) error
 
 // Deps are the server's collaborators.
 type Deps struct {
-	Reserver  Reserver
-	Publisher Publisher
-	Limiter   Limiter
-	Orders    OrderStore // optional
-	Metrics   *Metrics   // optional
-	Auth      *Authenticator
-	Log       *slog.Logger
-	Ready     map[string]Checker
+	Checkout Checkout
+	Ledger   Ledger
+	Orders   OrderStore // optional
+	Metrics  *Metrics   // optional
+	Auth     *Authenticator
+	Log      *slog.Logger
+	Ready    map[string]Checker
 	// Middleware wraps every route (tracing, metrics); applied outermost first.
 	Middleware []func(http.Handler) http.Handler
-	// AfterReserve is a test hook run after a successful reservation and
-	// before publishing (fault drills kill the process here). Nil in production.
-	AfterReserve func(order.Order)
 }
 
 // Server is the HTTP API.
 type Server struct {
-	d Deps
-	// replayWait bounds how long a replay waits for the original request's
-	// publish outcome.
-	replayWait time.Duration
-	now        func() time.Time
-}
-
-// Options tunes the server.
-type Options struct {
-	// ReplayWait is how long a replayed request may wait for the original
-	// request's in-flight publish (set it above the delivery timeout).
-	ReplayWait time.Duration
+	d   Deps
+	now func() time.Time
 }
 
 // New builds the API.
-func New(d Deps, opt Options) *Server {
-	if opt.ReplayWait <= 0 {
-		opt.ReplayWait = 10 * time.Second
-	}
+func New(d Deps) *Server {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	return &Server{d: d, replayWait: opt.ReplayWait, now: time.Now}
+	return &Server{d: d, now: time.Now}
 }
 
 // maxBody is the largest request body accepted (413 beyond).

@@ -22,7 +22,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/blitzbuy/blitzbuy/services/internal/checkout"
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
+	"github.com/blitzbuy/blitzbuy/services/internal/order"
 	"github.com/blitzbuy/blitzbuy/services/internal/publish"
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
@@ -84,12 +86,13 @@ func benchThroughput(b *testing.B, env stacktest.Env, tp trace.TracerProvider) {
 	defer prod.Close(context.Background())
 	secret, admin := randHex(32), randHex(16)
 	auth, _ := httpapi.NewAuthenticator(secret, admin)
-	handler := httpapi.New(httpapi.Deps{Reserver: store, Publisher: prod, Auth: auth,
-		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Middleware: []func(http.Handler) http.Handler{telemetry.ServerSpans}}, httpapi.Options{}).Handler()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	handler := httpapi.New(httpapi.Deps{Checkout: checkout.New(store, nil, prod, checkout.Config{}, log), Ledger: store, Auth: auth,
+		Log:        log,
+		Middleware: []func(http.Handler) http.Handler{telemetry.ServerSpans}}).Handler()
 
 	sale := fmt.Sprintf("trace-bench-%s", randHex(4))
-	if _, err := store.UpsertSale(context.Background(), reservation.SaleSpec{ID: sale, Name: "bench", Stock: 1_000_000_000,
+	if _, err := store.UpsertSale(context.Background(), order.SaleSpec{ID: sale, Name: "bench", Stock: 1_000_000_000,
 		PerUserLimit: 1, StartsAt: time.Now().Add(-time.Minute)}); err != nil {
 		b.Fatal(err)
 	}

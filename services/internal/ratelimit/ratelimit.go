@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/order"
 )
 
 //go:embed sliding_window.lua
@@ -27,14 +29,6 @@ type Limiter struct {
 	prefix string
 }
 
-// Decision is the outcome of one Allow call, with what the RateLimit headers need.
-type Decision struct {
-	Allowed   bool
-	Limit     int64
-	Remaining int64
-	Reset     time.Duration // until one more request is allowed
-}
-
 // New returns a limiter allowing limit requests per window per user.
 func New(client rueidis.Client, limit int64, window time.Duration) (*Limiter, error) {
 	if limit < 0 || (limit > 0 && window < time.Millisecond) {
@@ -48,18 +42,18 @@ func New(client rueidis.Client, limit int64, window time.Duration) (*Limiter, er
 func (l *Limiter) Enabled() bool { return l != nil && l.limit > 0 }
 
 // Allow counts one request of userID if the window has room.
-func (l *Limiter) Allow(ctx context.Context, userID string) (Decision, error) {
+func (l *Limiter) Allow(ctx context.Context, userID string) (order.RateLimit, error) {
 	if !l.Enabled() {
-		return Decision{Allowed: true}, nil
+		return order.RateLimit{Allowed: true}, nil
 	}
 	member := l.prefix + "-" + strconv.FormatUint(l.seq.Add(1), 36)
 	r, err := l.script.Exec(ctx, l.client, []string{"ratelimit:{" + userID + "}"},
 		[]string{strconv.FormatInt(l.limit, 10), strconv.FormatInt(l.window.Milliseconds(), 10), member}).AsIntSlice()
 	if err != nil {
-		return Decision{}, fmt.Errorf("ratelimit: %w", err)
+		return order.RateLimit{}, fmt.Errorf("ratelimit: %w", err)
 	}
 	if len(r) != 3 {
-		return Decision{}, fmt.Errorf("ratelimit: unexpected reply %v", r)
+		return order.RateLimit{}, fmt.Errorf("ratelimit: unexpected reply %v", r)
 	}
-	return Decision{Allowed: r[0] == 1, Limit: l.limit, Remaining: r[1], Reset: time.Duration(r[2]) * time.Millisecond}, nil
+	return order.RateLimit{Allowed: r[0] == 1, Limit: l.limit, Remaining: r[1], Reset: time.Duration(r[2]) * time.Millisecond}, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/blitzbuy/blitzbuy/services/internal/order"
 	"github.com/blitzbuy/blitzbuy/services/internal/ratelimit"
 	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
 )
@@ -51,7 +52,7 @@ func newLimiter(t *testing.T, rdb rueidis.Client, limit int64, window time.Durat
 	return l
 }
 
-func allow(t *testing.T, l *ratelimit.Limiter, user string) ratelimit.Decision {
+func allow(t *testing.T, l *ratelimit.Limiter, user string) order.RateLimit {
 	t.Helper()
 	d, err := l.Allow(context.Background(), user)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"github.com/redis/rueidis"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/order"
 )
 
 var (
@@ -17,24 +19,12 @@ var (
 	confirmLua string
 )
 
-// Ref names one reservation.
-type Ref struct{ SaleID, OrderID string }
-
-// Claim outcomes for the writer (see persist_claim.lua).
-const (
-	PersistOK        = "ok"
-	PersistAbsent    = "absent"
-	PersistConfirmed = "confirmed"
-	PersistReleased  = "released"
-	PersistFailed    = "failed"
-)
-
 // maxPerCall bounds one script call: a Lua script blocks Redis while it runs.
 const maxPerCall = 500
 
 // bySale groups refs per sale in chunks of at most maxPerCall, remembering
 // each ref's position.
-func bySale(refs []Ref) (groups [][]int) {
+func bySale(refs []order.Ref) (groups [][]int) {
 	idx := map[string][]int{}
 	var order []string
 	for i, r := range refs {
@@ -56,8 +46,10 @@ func bySale(refs []Ref) (groups [][]int) {
 
 // ClaimForPersist moves each reservation to "persisting" before the writer
 // inserts it — one script call per sale (per 500 orders), all pipelined in
-// one round trip — and returns each one's outcome, in the order of refs.
-func (s *Store) ClaimForPersist(ctx context.Context, refs []Ref) ([]string, error) {
+// one round trip — and returns each one's stage after the claim, in the order
+// of refs: persisting (claimed), gone (no reservation), or the stage that
+// kept it from being claimed (confirmed, released, failed).
+func (s *Store) ClaimForPersist(ctx context.Context, refs []order.Ref) ([]order.Stage, error) {
 	if len(refs) == 0 {
 		return nil, nil
 	}
@@ -70,7 +62,7 @@ func (s *Store) ClaimForPersist(ctx context.Context, refs []Ref) ([]string, erro
 		}
 		execs[g] = rueidis.LuaExec{Keys: keys}
 	}
-	out := make([]string, len(refs))
+	out := make([]order.Stage, len(refs))
 	for g, res := range s.persistClaim.ExecMulti(ctx, s.client, execs...) {
 		v, err := res.AsStrSlice()
 		if err != nil {
@@ -80,7 +72,7 @@ func (s *Store) ClaimForPersist(ctx context.Context, refs []Ref) ([]string, erro
 			return nil, fmt.Errorf("claim for persist: %d answers for %d orders", len(v), len(groups[g]))
 		}
 		for j, i := range groups[g] {
-			out[i] = v[j]
+			out[i] = order.Stage(v[j])
 		}
 	}
 	return out, nil
@@ -88,7 +80,7 @@ func (s *Store) ClaimForPersist(ctx context.Context, refs []Ref) ([]string, erro
 
 // Confirm marks reservations as persisted (GET /v1/orders/{id} then reads
 // confirmed even before it asks Postgres) and drops them from the outbox.
-func (s *Store) Confirm(ctx context.Context, refs []Ref) error {
+func (s *Store) Confirm(ctx context.Context, refs []order.Ref) error {
 	if len(refs) == 0 {
 		return nil
 	}

@@ -7,8 +7,8 @@
 -- KEYS[i]  {sale:<id>}:order:<id>   the reservations, all of one sale
 --
 -- Returns, for each key in order, the stage the writer must act on:
---   "ok"        pending/published/persisting -> now persisting: insert it
---   "absent"    no reservation (expired, or Redis lost it): insert it
+--   "persisting" pending/published/persisting -> now persisting: insert it
+--   "gone"      no reservation (expired, or Redis lost it): insert it
 --   "confirmed" already persisted: the insert is an idempotent no-op
 --   "released"  the API released it after a failed publish (its client heard
 --               503): do not persist it
@@ -17,11 +17,11 @@ local out = {}
 for i, key in ipairs(KEYS) do
   local st = redis.call('HGET', key, 'status')
   if not st then
-    out[i] = 'absent'
+    out[i] = 'gone'
   elseif st == 'pending' or st == 'published' or st == 'persisting' then
     redis.call('HSET', key, 'status', 'persisting')
     redis.call('HDEL', key, 'claim_until')
-    out[i] = 'ok'
+    out[i] = 'persisting'
   else
     out[i] = st
   end

@@ -103,34 +103,16 @@ func fingerprint(saleID string, qty int64) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// Request is one buyer's order request.
-type Request struct {
-	SaleID         string
-	UserID         string
-	IdempotencyKey string
-	Quantity       int64
-}
-
-// Result is the answer to a Request. Err is nil only when the order was
-// accepted; otherwise it is one of order.ErrSoldOut, ErrPurchaseLimit,
-// ErrSaleNotActive. Replayed is true when the answer comes from the
-// idempotency record of an earlier identical request.
-type Result struct {
-	Order    order.Order
-	Replayed bool
-	Err      error
-}
-
 // Reserve runs the reservation script. Errors returned (as opposed to
-// Result.Err) are order.ErrNotFound, order.ErrIdempotencyKeyReused, or
+// Reservation.Err) are order.ErrNotFound, order.ErrIdempotencyKeyReused, or
 // infrastructure failures.
-func (s *Store) Reserve(ctx context.Context, req Request) (Result, error) {
+func (s *Store) Reserve(ctx context.Context, req order.Request) (order.Reservation, error) {
 	if req.Quantity < 1 {
-		return Result{}, order.Errorf(order.CodeInvalidRequest, "quantity must be at least 1")
+		return order.Reservation{}, order.Errorf(order.CodeInvalidRequest, "quantity must be at least 1")
 	}
 	id, err := order.NewOrderID(req.SaleID)
 	if err != nil {
-		return Result{}, err
+		return order.Reservation{}, err
 	}
 	if trace.SpanFromContext(ctx).IsRecording() { // unsampled requests skip the span entirely
 		var span trace.Span
@@ -139,11 +121,8 @@ func (s *Store) Reserve(ctx context.Context, req Request) (Result, error) {
 		defer span.End()
 	}
 	k := saleKeys(req.SaleID)
-	if splitCheck { // only in the deliberately broken test build (reserve_broken.go)
-		remaining, err := s.client.Do(ctx, s.client.B().Hget().Key(k.sale).Field("remaining").Build()).AsInt64()
-		if err == nil && remaining < req.Quantity {
-			return Result{Err: order.ErrSoldOut}, nil
-		}
+	if s.precheckSoldOut(ctx, k, req.Quantity) { // false in every real build (reserve_atomic.go)
+		return order.Reservation{Err: order.ErrSoldOut}, nil
 	}
 	reply, err := s.reserve.Exec(ctx, s.client,
 		[]string{k.sale, k.users, idemKey(req.SaleID, req.UserID, req.IdempotencyKey), k.pending, orderKey(req.SaleID, id)},
@@ -151,62 +130,52 @@ func (s *Store) Reserve(ctx context.Context, req Request) (Result, error) {
 			strconv.FormatInt(s.ttl, 10), req.IdempotencyKey},
 	).AsStrSlice()
 	if err != nil {
-		return Result{}, fmt.Errorf("reserve: %w", err)
+		return order.Reservation{}, fmt.Errorf("reserve: %w", err)
 	}
+	return parseReserve(reply, req)
+}
+
+// parseReserve reads reserve.lua's reply: {"reused"}, {"not_found"}, or
+// {"new"|"replay", outcome, order_id, qty, reserved_ms} where outcome is an
+// order.OutcomeKind the ledger speaks (accepted, sold_out, limit, not_active).
+func parseReserve(reply []string, req order.Request) (order.Reservation, error) {
 	switch reply[0] {
 	case "reused":
-		return Result{}, order.ErrIdempotencyKeyReused
+		return order.Reservation{}, order.ErrIdempotencyKeyReused
 	case "not_found":
-		return Result{}, order.ErrNotFound
+		return order.Reservation{}, order.ErrNotFound
 	case "new", "replay":
 	default:
-		return Result{}, fmt.Errorf("reserve: unexpected reply %q", reply)
+		return order.Reservation{}, fmt.Errorf("reserve: unexpected reply %q", reply)
 	}
 	if len(reply) != 5 {
-		return Result{}, fmt.Errorf("reserve: unexpected reply %q", reply)
+		return order.Reservation{}, fmt.Errorf("reserve: unexpected reply %q", reply)
 	}
-	res := Result{Replayed: reply[0] == "replay"}
+	res := order.Reservation{Replayed: reply[0] == "replay"}
+	kind := order.OutcomeKind(reply[1])
+	rejection, ok := kind.Rejection()
+	if !ok {
+		return order.Reservation{}, fmt.Errorf("reserve: unexpected outcome %q", reply[1])
+	}
+	if rejection != nil {
+		res.Err = rejection
+		return res, nil
+	}
 	qty, _ := strconv.ParseInt(reply[3], 10, 64)
-	switch reply[1] {
-	case "accepted":
-		ms, err := strconv.ParseInt(reply[4], 10, 64)
-		if err != nil {
-			return Result{}, fmt.Errorf("reserve: reserved_ms %q: %w", reply[4], err)
-		}
-		res.Order = order.Order{
-			ID: reply[2], SaleID: req.SaleID, UserID: req.UserID, Quantity: qty,
-			Status: order.StatusPending, IdempotencyKey: req.IdempotencyKey, ReservedAt: time.UnixMilli(ms).UTC(),
-		}
-	case "sold_out":
-		res.Err = order.ErrSoldOut
-	case "limit":
-		res.Err = order.ErrPurchaseLimit
-	case "not_active":
-		res.Err = order.ErrSaleNotActive
-	default:
-		return Result{}, fmt.Errorf("reserve: unexpected outcome %q", reply[1])
+	ms, err := strconv.ParseInt(reply[4], 10, 64)
+	if err != nil {
+		return order.Reservation{}, fmt.Errorf("reserve: reserved_ms %q: %w", reply[4], err)
+	}
+	res.Order = order.Order{
+		ID: reply[2], SaleID: req.SaleID, UserID: req.UserID, Quantity: qty,
+		Status: order.StatusPending, IdempotencyKey: req.IdempotencyKey, ReservedAt: time.UnixMilli(ms).UTC(),
 	}
 	return res, nil
 }
 
-// ReleaseMode says who releases a reservation and why.
-type ReleaseMode string
-
-// Release modes (see release.lua).
-const (
-	// ReleasePublishFailed: the API could not publish the event.
-	ReleasePublishFailed ReleaseMode = "publish_failed"
-	// ReleaseRejected: the writer rejected the order permanently (saga).
-	ReleaseRejected ReleaseMode = "rejected"
-)
-
-// ErrNotOwned means the release was refused: the reservation moved on (a relay
-// holds it, it was published, persisted or already released).
-var ErrNotOwned = errors.New("reservation: not owned by the caller")
-
-// Release returns o's stock to its sale. It returns ErrNotOwned when the
+// Release returns o's stock to its sale. It returns order.ErrNotOwned when the
 // caller no longer owns the reservation and order.ErrNotFound when it is unknown.
-func (s *Store) Release(ctx context.Context, o order.Order, mode ReleaseMode) error {
+func (s *Store) Release(ctx context.Context, o order.Order, mode order.ReleaseMode) error {
 	k := saleKeys(o.SaleID)
 	n, err := s.release.Exec(ctx, s.client,
 		[]string{k.sale, k.users, idemKey(o.SaleID, o.UserID, o.IdempotencyKey), k.pending, orderKey(o.SaleID, o.ID)},
@@ -218,7 +187,7 @@ func (s *Store) Release(ctx context.Context, o order.Order, mode ReleaseMode) er
 	case n == 1:
 		return nil
 	case n == 0:
-		return ErrNotOwned
+		return order.ErrNotOwned
 	default:
 		return order.ErrNotFound
 	}
@@ -288,15 +257,8 @@ func (s *Store) Order(ctx context.Context, orderID string) (order.Order, error) 
 	if err != nil {
 		return order.Order{}, fmt.Errorf("order: %w", err)
 	}
-	var status order.Status
-	switch m["status"] {
-	case "pending", "published", "persisting":
-		status = order.StatusPending
-	case "confirmed":
-		status = order.StatusConfirmed
-	case "failed":
-		status = order.StatusFailed
-	default: // missing or released
+	status, ok := order.Stage(m["status"]).Status()
+	if !ok { // missing or released
 		return order.Order{}, order.ErrNotFound
 	}
 	qty, _ := strconv.ParseInt(m["qty"], 10, 64)
@@ -305,35 +267,18 @@ func (s *Store) Order(ctx context.Context, orderID string) (order.Order, error) 
 		IdempotencyKey: m["key"], ReservedAt: time.UnixMilli(ms).UTC()}, nil
 }
 
-// Stage is where a reservation is in its life: pending (in the outbox),
-// published (acked by Kafka), persisting (claimed by the writer), confirmed,
-// failed (rejected, stock returned), released (publish failed, stock
-// returned) or gone (unknown or expired).
-type Stage string
-
-// Reservation stages.
-const (
-	StagePending    Stage = "pending"
-	StagePublished  Stage = "published"
-	StagePersisting Stage = "persisting"
-	StageConfirmed  Stage = "confirmed"
-	StageFailed     Stage = "failed"
-	StageReleased   Stage = "released"
-	StageGone       Stage = ""
-)
-
 // Stage reads the stage of a reservation.
-func (s *Store) Stage(ctx context.Context, orderID string) (Stage, error) {
+func (s *Store) Stage(ctx context.Context, orderID string) (order.Stage, error) {
 	saleID, ok := order.SaleOfOrder(orderID)
 	if !ok {
-		return StageGone, nil
+		return order.StageGone, nil
 	}
 	st, err := s.client.Do(ctx, s.client.B().Hget().Key(orderKey(saleID, orderID)).Field("status").Build()).ToString()
 	if rueidis.IsRedisNil(err) {
-		return StageGone, nil
+		return order.StageGone, nil
 	}
 	if err != nil {
-		return StageGone, fmt.Errorf("stage: %w", err)
+		return order.StageGone, fmt.Errorf("stage: %w", err)
 	}
-	return Stage(st), nil
+	return order.Stage(st), nil
 }

@@ -64,9 +64,9 @@ func (f *fixture) saleID(tb testing.TB) string {
 }
 
 // newSale creates an active, open-ended sale.
-func (f *fixture) newSale(tb testing.TB, stock, limit int64, mutate ...func(*reservation.SaleSpec)) string {
+func (f *fixture) newSale(tb testing.TB, stock, limit int64, mutate ...func(*order.SaleSpec)) string {
 	tb.Helper()
-	spec := reservation.SaleSpec{ID: f.saleID(tb), Name: "test sale", Stock: stock, PerUserLimit: limit,
+	spec := order.SaleSpec{ID: f.saleID(tb), Name: "test sale", Stock: stock, PerUserLimit: limit,
 		StartsAt: time.Now().Add(-time.Hour)}
 	for _, m := range mutate {
 		m(&spec)
@@ -106,7 +106,7 @@ func (f *fixture) sale(tb testing.TB, id string) order.Sale {
 	return s
 }
 
-func (f *fixture) counters(tb testing.TB, id string) reservation.Counters {
+func (f *fixture) counters(tb testing.TB, id string) order.Counters {
 	tb.Helper()
 	c, err := f.store.Counters(context.Background(), id, time.Now())
 	if err != nil {
@@ -115,7 +115,7 @@ func (f *fixture) counters(tb testing.TB, id string) reservation.Counters {
 	return c
 }
 
-func (f *fixture) stage(tb testing.TB, orderID string) reservation.Stage {
+func (f *fixture) stage(tb testing.TB, orderID string) order.Stage {
 	tb.Helper()
 	st, err := f.store.Stage(context.Background(), orderID)
 	if err != nil {
@@ -125,9 +125,9 @@ func (f *fixture) stage(tb testing.TB, orderID string) reservation.Stage {
 }
 
 // reserve makes a request and fails the test on an infrastructure error.
-func (f *fixture) reserve(tb testing.TB, sale, user, key string, qty int64) reservation.Result {
+func (f *fixture) reserve(tb testing.TB, sale, user, key string, qty int64) order.Reservation {
 	tb.Helper()
-	res, err := f.store.Reserve(context.Background(), reservation.Request{SaleID: sale, UserID: user, IdempotencyKey: key, Quantity: qty})
+	res, err := f.store.Reserve(context.Background(), order.Request{SaleID: sale, UserID: user, IdempotencyKey: key, Quantity: qty})
 	if err != nil {
 		tb.Fatalf("reserve %s/%s/%s qty %d: %v", sale, user, key, qty, err)
 	}
@@ -157,7 +157,7 @@ func TestUpsertSaleCreates(t *testing.T) {
 	id := f.saleID(t)
 	starts := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 	ends := starts.Add(2 * time.Hour)
-	created, err := f.store.UpsertSale(ctx, reservation.SaleSpec{ID: id, Name: "phones", Stock: 100, PerUserLimit: 2, StartsAt: starts, EndsAt: &ends})
+	created, err := f.store.UpsertSale(ctx, order.SaleSpec{ID: id, Name: "phones", Stock: 100, PerUserLimit: 2, StartsAt: starts, EndsAt: &ends})
 	if err != nil || !created {
 		t.Fatalf("first upsert: created %v, err %v; want created, no error", created, err)
 	}
@@ -176,7 +176,7 @@ func TestUpsertSaleCreates(t *testing.T) {
 
 	// An update rewrites every field; an open end clears the old end.
 	starts2 := starts.Add(time.Second)
-	created, err = f.store.UpsertSale(ctx, reservation.SaleSpec{ID: id, Name: "phones v2", Stock: 100, PerUserLimit: 5, StartsAt: starts2})
+	created, err = f.store.UpsertSale(ctx, order.SaleSpec{ID: id, Name: "phones v2", Stock: 100, PerUserLimit: 5, StartsAt: starts2})
 	if err != nil || created {
 		t.Fatalf("second upsert: created %v, err %v; want updated, no error", created, err)
 	}
@@ -216,7 +216,7 @@ func TestUpsertSaleStockIsADelta(t *testing.T) {
 			for i := range tc.sold {
 				f.mustAccept(t, id, fmt.Sprintf("buyer-%d", i), "k", 1)
 			}
-			spec := reservation.SaleSpec{ID: id, Name: "test sale", Stock: tc.newStock, PerUserLimit: 100, StartsAt: time.Now().Add(-time.Hour)}
+			spec := order.SaleSpec{ID: id, Name: "test sale", Stock: tc.newStock, PerUserLimit: 100, StartsAt: time.Now().Add(-time.Hour)}
 			created, err := f.store.UpsertSale(context.Background(), spec)
 			if tc.wantCode == "" {
 				if err != nil || created {
@@ -267,7 +267,7 @@ func TestReserveOutcomes(t *testing.T) {
 	f := newFixture(t)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			id := f.newSale(t, tc.stock, tc.limit, func(s *reservation.SaleSpec) {
+			id := f.newSale(t, tc.stock, tc.limit, func(s *order.SaleSpec) {
 				s.StartsAt = time.Now().Add(tc.starts)
 				if tc.ends != nil {
 					e := time.Now().Add(*tc.ends)
@@ -316,7 +316,7 @@ func TestReserveOutcomes(t *testing.T) {
 			if got, want := after.Pending, before.Pending+1; got != want {
 				t.Errorf("pending = %d, want %d", got, want)
 			}
-			if got := f.stage(t, o.ID); got != reservation.StagePending {
+			if got := f.stage(t, o.ID); got != order.StagePending {
 				t.Errorf("stage = %q, want pending", got)
 			}
 			read, err := f.store.Order(context.Background(), o.ID)
@@ -336,7 +336,7 @@ func ptr[T any](v T) *T { return &v }
 func TestReserveUnknownSale(t *testing.T) {
 	f := newFixture(t)
 	id := f.saleID(t)
-	_, err := f.store.Reserve(context.Background(), reservation.Request{SaleID: id, UserID: "u", IdempotencyKey: "k", Quantity: 1})
+	_, err := f.store.Reserve(context.Background(), order.Request{SaleID: id, UserID: "u", IdempotencyKey: "k", Quantity: 1})
 	if !errors.Is(err, order.ErrNotFound) {
 		t.Fatalf("reserve on unknown sale: got %v, want ErrNotFound", err)
 	}
@@ -416,7 +416,7 @@ func TestReserveIdempotency(t *testing.T) {
 			if tc.between != nil {
 				tc.between(t, f, id)
 			}
-			second, err := f.store.Reserve(context.Background(), reservation.Request{SaleID: id, UserID: tc.second.user, IdempotencyKey: tc.second.key, Quantity: tc.second.qty})
+			second, err := f.store.Reserve(context.Background(), order.Request{SaleID: id, UserID: tc.second.user, IdempotencyKey: tc.second.key, Quantity: tc.second.qty})
 			if tc.wantReused {
 				if !errors.Is(err, order.ErrIdempotencyKeyReused) {
 					t.Fatalf("second call: got %v, want ErrIdempotencyKeyReused", err)
@@ -449,7 +449,7 @@ func TestReserveIdempotency(t *testing.T) {
 
 func restock(t *testing.T, f *fixture, sale string, stock, limit int64) {
 	t.Helper()
-	_, err := f.store.UpsertSale(context.Background(), reservation.SaleSpec{ID: sale, Name: "test sale", Stock: stock,
+	_, err := f.store.UpsertSale(context.Background(), order.SaleSpec{ID: sale, Name: "test sale", Stock: stock,
 		PerUserLimit: limit, StartsAt: time.Now().Add(-time.Hour)})
 	if err != nil {
 		t.Fatalf("restock: %v", err)
@@ -458,30 +458,30 @@ func restock(t *testing.T, f *fixture, sale string, stock, limit int64) {
 
 func TestRelease(t *testing.T) {
 	ctx := context.Background()
-	pf, rj := reservation.ReleasePublishFailed, reservation.ReleaseRejected
+	pf, rj := order.ReleasePublishFailed, order.ReleaseRejected
 	tests := []struct {
 		name   string
 		before func(t *testing.T, f *fixture, o order.Order)
-		mode   reservation.ReleaseMode
+		mode   order.ReleaseMode
 		// want
 		wantErr      error
 		wantReturned bool // the stock and the user's count are back
-		wantStage    reservation.Stage
+		wantStage    order.Stage
 	}{
-		{name: "publish failed while pending", mode: pf, wantReturned: true, wantStage: reservation.StageReleased},
-		{name: "publish failed twice", mode: pf, before: release(pf), wantErr: reservation.ErrNotOwned, wantReturned: true, wantStage: reservation.StageReleased},
-		{name: "publish failed after ack", mode: pf, before: ack, wantErr: reservation.ErrNotOwned, wantStage: reservation.StagePublished},
-		{name: "publish failed while a relay holds a lease", mode: pf, before: claim(time.Hour), wantErr: reservation.ErrNotOwned, wantStage: reservation.StagePending},
+		{name: "publish failed while pending", mode: pf, wantReturned: true, wantStage: order.StageReleased},
+		{name: "publish failed twice", mode: pf, before: release(pf), wantErr: order.ErrNotOwned, wantReturned: true, wantStage: order.StageReleased},
+		{name: "publish failed after ack", mode: pf, before: ack, wantErr: order.ErrNotOwned, wantStage: order.StagePublished},
+		{name: "publish failed while a relay holds a lease", mode: pf, before: claim(time.Hour), wantErr: order.ErrNotOwned, wantStage: order.StagePending},
 		{name: "publish failed after a lease expired", mode: pf, before: func(t *testing.T, f *fixture, o order.Order) {
 			claim(30*time.Millisecond)(t, f, o)
 			time.Sleep(100 * time.Millisecond)
-		}, wantReturned: true, wantStage: reservation.StageReleased},
-		{name: "publish failed after rejected", mode: pf, before: release(rj), wantErr: reservation.ErrNotOwned, wantReturned: true, wantStage: reservation.StageFailed},
-		{name: "rejected while pending", mode: rj, wantReturned: true, wantStage: reservation.StageFailed},
-		{name: "rejected after ack", mode: rj, before: ack, wantReturned: true, wantStage: reservation.StageFailed},
-		{name: "rejected while a relay holds a lease", mode: rj, before: claim(time.Hour), wantReturned: true, wantStage: reservation.StageFailed},
-		{name: "rejected twice", mode: rj, before: release(rj), wantErr: reservation.ErrNotOwned, wantReturned: true, wantStage: reservation.StageFailed},
-		{name: "rejected after publish failed", mode: rj, before: release(pf), wantErr: reservation.ErrNotOwned, wantReturned: true, wantStage: reservation.StageReleased},
+		}, wantReturned: true, wantStage: order.StageReleased},
+		{name: "publish failed after rejected", mode: pf, before: release(rj), wantErr: order.ErrNotOwned, wantReturned: true, wantStage: order.StageFailed},
+		{name: "rejected while pending", mode: rj, wantReturned: true, wantStage: order.StageFailed},
+		{name: "rejected after ack", mode: rj, before: ack, wantReturned: true, wantStage: order.StageFailed},
+		{name: "rejected while a relay holds a lease", mode: rj, before: claim(time.Hour), wantReturned: true, wantStage: order.StageFailed},
+		{name: "rejected twice", mode: rj, before: release(rj), wantErr: order.ErrNotOwned, wantReturned: true, wantStage: order.StageFailed},
+		{name: "rejected after publish failed", mode: rj, before: release(pf), wantErr: order.ErrNotOwned, wantReturned: true, wantStage: order.StageReleased},
 	}
 	f := newFixture(t)
 	for _, tc := range tests {
@@ -508,7 +508,7 @@ func TestRelease(t *testing.T) {
 				t.Errorf("stage = %q, want %q", got, tc.wantStage)
 			}
 			wantPending := int64(0)
-			if tc.wantStage == reservation.StagePending {
+			if tc.wantStage == order.StagePending {
 				wantPending = 1
 			}
 			if c.Pending != wantPending {
@@ -518,11 +518,11 @@ func TestRelease(t *testing.T) {
 			// What the buyer sees next.
 			read, err := f.store.Order(ctx, o.ID)
 			switch tc.wantStage {
-			case reservation.StageReleased:
+			case order.StageReleased:
 				if !errors.Is(err, order.ErrNotFound) {
 					t.Errorf("Order of a released reservation: got %+v, %v; want ErrNotFound", read, err)
 				}
-			case reservation.StageFailed:
+			case order.StageFailed:
 				if err != nil || read.Status != order.StatusFailed {
 					t.Errorf("Order of a rejected reservation: got %+v, %v; want status failed", read, err)
 				}
@@ -533,7 +533,7 @@ func TestRelease(t *testing.T) {
 			}
 			again := f.reserve(t, id, "alice", "key-1", 2)
 			switch tc.wantStage {
-			case reservation.StageReleased:
+			case order.StageReleased:
 				// The idempotency record is gone: the client's retry with the
 				// same key is a new request, and the user's count was returned
 				// (limit 2 would refuse it otherwise).
@@ -545,7 +545,7 @@ func TestRelease(t *testing.T) {
 					t.Errorf("retry: Replayed %v, outcome %s, id %q; want a replay of %q", again.Replayed, errName(again.Err), again.Order.ID, o.ID)
 				}
 			}
-			if tc.wantStage == reservation.StageFailed {
+			if tc.wantStage == order.StageFailed {
 				// The user's count was returned: a new key is accepted again.
 				if res := f.reserve(t, id, "alice", "key-2", 2); res.Err != nil {
 					t.Errorf("new order after a rejection: got %s, want accepted", errName(res.Err))
@@ -555,7 +555,7 @@ func TestRelease(t *testing.T) {
 	}
 }
 
-func release(mode reservation.ReleaseMode) func(t *testing.T, f *fixture, o order.Order) {
+func release(mode order.ReleaseMode) func(t *testing.T, f *fixture, o order.Order) {
 	return func(t *testing.T, f *fixture, o order.Order) {
 		t.Helper()
 		if err := f.store.Release(context.Background(), o, mode); err != nil {
@@ -587,7 +587,7 @@ func TestReleaseUnknownOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mode := range []reservation.ReleaseMode{reservation.ReleasePublishFailed, reservation.ReleaseRejected} {
+	for _, mode := range []order.ReleaseMode{order.ReleasePublishFailed, order.ReleaseRejected} {
 		t.Run(string(mode), func(t *testing.T) {
 			o := order.Order{ID: oid, SaleID: id, UserID: "alice", Quantity: 1, IdempotencyKey: "k"}
 			if err := f.store.Release(context.Background(), o, mode); !errors.Is(err, order.ErrNotFound) {
@@ -604,8 +604,8 @@ func TestReleaseUnknownMode(t *testing.T) {
 	f := newFixture(t)
 	id := f.newSale(t, 10, 2)
 	o := f.mustAccept(t, id, "alice", "k", 1)
-	err := f.store.Release(context.Background(), o, reservation.ReleaseMode("whatever"))
-	if err == nil || errors.Is(err, reservation.ErrNotOwned) || errors.Is(err, order.ErrNotFound) {
+	err := f.store.Release(context.Background(), o, order.ReleaseMode("whatever"))
+	if err == nil || errors.Is(err, order.ErrNotOwned) || errors.Is(err, order.ErrNotFound) {
 		t.Errorf("release with an unknown mode: got %v, want a script error", err)
 	}
 	if got := f.sale(t, id).Remaining; got != 9 {
@@ -668,7 +668,7 @@ func TestClaim(t *testing.T) {
 		if len(stale) != 0 {
 			t.Errorf("outbox after the claim = %v, want empty", stale)
 		}
-		if got := f.stage(t, o.ID); got != reservation.StagePublished {
+		if got := f.stage(t, o.ID); got != order.StagePublished {
 			t.Errorf("stage = %q, want published (a claim never changes it)", got)
 		}
 	})
@@ -677,8 +677,8 @@ func TestClaim(t *testing.T) {
 		name   string
 		before func(t *testing.T, f *fixture, o order.Order)
 	}{
-		{name: "released order", before: release(reservation.ReleasePublishFailed)},
-		{name: "rejected order", before: release(reservation.ReleaseRejected)},
+		{name: "released order", before: release(order.ReleasePublishFailed)},
+		{name: "rejected order", before: release(order.ReleaseRejected)},
 	} {
 		t.Run(tc.name+" is refused", func(t *testing.T) {
 			id := f.newSale(t, 10, 5)
@@ -759,7 +759,7 @@ func TestAckIsIdempotent(t *testing.T) {
 	o := f.mustAccept(t, id, "alice", "k1", 1)
 	for i := range 2 {
 		ack(t, f, o)
-		if got := f.stage(t, o.ID); got != reservation.StagePublished {
+		if got := f.stage(t, o.ID); got != order.StagePublished {
 			t.Errorf("ack #%d: stage = %q, want published", i+1, got)
 		}
 	}
@@ -776,7 +776,7 @@ func TestCounters(t *testing.T) {
 	b1 := f.mustAccept(t, id, "bob", "k1", 3)
 	f.mustAccept(t, id, "carol", "k1", 1)
 	ack(t, f, a1)
-	if err := f.store.Release(context.Background(), b1, reservation.ReleasePublishFailed); err != nil {
+	if err := f.store.Release(context.Background(), b1, order.ReleasePublishFailed); err != nil {
 		t.Fatal(err)
 	}
 	// alice: 2 (published) + 1 (pending); bob released; carol 1 (pending).
@@ -818,7 +818,7 @@ func TestRandomOpsKeepInvariants(t *testing.T) {
 
 	type modelOrder struct {
 		o       order.Order
-		stage   reservation.Stage
+		stage   order.Stage
 		claimed bool
 	}
 	type idemRec struct {
@@ -836,13 +836,13 @@ func TestRandomOpsKeepInvariants(t *testing.T) {
 		remaining = int64(stock)
 		keySeq    int
 	)
-	isLive := func(st reservation.Stage) bool {
-		return st == reservation.StagePending || st == reservation.StagePublished
+	isLive := func(st order.Stage) bool {
+		return st == order.StagePending || st == order.StagePublished
 	}
 
 	// reserveOp sends one request and checks the answer against the model.
 	reserveOp := func(step int, user, key string, qty int64) {
-		res, err := f.store.Reserve(ctx, reservation.Request{SaleID: id, UserID: user, IdempotencyKey: key, Quantity: qty})
+		res, err := f.store.Reserve(ctx, order.Request{SaleID: id, UserID: user, IdempotencyKey: key, Quantity: qty})
 		rec := recOf[[2]string{user, key}]
 		if rec != nil && !rec.dropped {
 			if rec.qty != qty {
@@ -878,7 +878,7 @@ func TestRandomOpsKeepInvariants(t *testing.T) {
 		}
 		rec = &idemRec{user: user, key: key, qty: qty, err: want, orderIdx: -1}
 		if want == nil {
-			orders = append(orders, &modelOrder{o: res.Order, stage: reservation.StagePending})
+			orders = append(orders, &modelOrder{o: res.Order, stage: order.StagePending})
 			rec.orderIdx = len(orders) - 1
 			held[user] += qty
 			remaining -= qty
@@ -909,14 +909,14 @@ func TestRandomOpsKeepInvariants(t *testing.T) {
 			if err := f.store.Ack(ctx, id, m.o.ID); err != nil {
 				t.Fatalf("step %d: ack: %v", step, err)
 			}
-			if m.stage == reservation.StagePending {
-				m.stage, m.claimed = reservation.StagePublished, false
+			if m.stage == order.StagePending {
+				m.stage, m.claimed = order.StagePublished, false
 			}
 		case op < 70:
 			counts["claim"]++
 			m := orders[rng.IntN(len(orders))]
 			_, ok, err := f.store.Claim(ctx, id, m.o.ID, time.Hour)
-			want := m.stage == reservation.StagePending && !m.claimed
+			want := m.stage == order.StagePending && !m.claimed
 			if err != nil || ok != want {
 				t.Fatalf("step %d: claim of %s order (claimed %v): ok %v err %v, want ok %v", step, m.stage, m.claimed, ok, err, want)
 			}
@@ -925,24 +925,24 @@ func TestRandomOpsKeepInvariants(t *testing.T) {
 			}
 		default:
 			m := orders[rng.IntN(len(orders))]
-			mode, wantOK := reservation.ReleaseRejected, isLive(m.stage)
+			mode, wantOK := order.ReleaseRejected, isLive(m.stage)
 			if op < 88 {
-				mode, wantOK = reservation.ReleasePublishFailed, m.stage == reservation.StagePending && !m.claimed
+				mode, wantOK = order.ReleasePublishFailed, m.stage == order.StagePending && !m.claimed
 			}
 			counts["release "+string(mode)]++
 			err := f.store.Release(ctx, m.o, mode)
 			switch {
 			case wantOK && err != nil:
 				t.Fatalf("step %d: release (%s) of %s order: %v, want released", step, mode, m.stage, err)
-			case !wantOK && !errors.Is(err, reservation.ErrNotOwned):
+			case !wantOK && !errors.Is(err, order.ErrNotOwned):
 				t.Fatalf("step %d: release (%s) of %s order (claimed %v): %v, want ErrNotOwned", step, mode, m.stage, m.claimed, err)
 			}
 			if wantOK {
 				held[m.o.UserID] -= m.o.Quantity
 				remaining += m.o.Quantity
-				m.stage = reservation.StageFailed
-				if mode == reservation.ReleasePublishFailed {
-					m.stage = reservation.StageReleased
+				m.stage = order.StageFailed
+				if mode == order.ReleasePublishFailed {
+					m.stage = order.StageReleased
 					recOf[[2]string{m.o.UserID, m.o.IdempotencyKey}].dropped = true
 				}
 			}
@@ -967,10 +967,10 @@ func TestRandomOpsKeepInvariants(t *testing.T) {
 			if err != nil {
 				t.Fatalf("step %d: status of %s: %v", step, m.o.ID, err)
 			}
-			if reservation.Stage(st) != m.stage {
+			if order.Stage(st) != m.stage {
 				t.Fatalf("step %d: order %s is %q in Redis, want %q", step, m.o.ID, st, m.stage)
 			}
-			if isLive(reservation.Stage(st)) {
+			if isLive(order.Stage(st)) {
 				live += m.o.Quantity
 				liveBy[m.o.UserID] += m.o.Quantity
 			}
@@ -1020,7 +1020,7 @@ func BenchmarkReserve(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					user := prefix + "-" + strconv.FormatInt(users.Add(1), 36)
-					res, err := f.store.Reserve(ctx, reservation.Request{SaleID: id, UserID: user, IdempotencyKey: "k", Quantity: 1})
+					res, err := f.store.Reserve(ctx, order.Request{SaleID: id, UserID: user, IdempotencyKey: "k", Quantity: 1})
 					if err != nil {
 						b.Error(err)
 						return

@@ -2,6 +2,8 @@
 
 package reservation
 
-// splitCheck is false in every real build: the stock check and the decrement
-// happen in one atomic script. See reserve_broken.go.
-const splitCheck = false
+import "context"
+
+// precheckSoldOut is false in every real build: the stock check and the
+// decrement happen in one atomic script. See reserve_broken.go.
+func (s *Store) precheckSoldOut(context.Context, keys, int64) bool { return false }

@@ -2,7 +2,10 @@
 
 package reservation
 
-import "strings"
+import (
+	"context"
+	"strings"
+)
 
 // This file exists only to prove that the benchmark harness can fail. Built
 // with -tags brokenreserve, order-api checks the stock in one Redis call and
@@ -10,7 +13,12 @@ import "strings"
 // buyers oversell. blitzbench's verifier test (benchmarks/cmd/blitzbench)
 // builds order-api this way and expects hot-item to fail with an oversell
 // report naming the orders. Never ship a binary built with this tag.
-const splitCheck = true
+
+// precheckSoldOut reads the stock in its own round trip (the race).
+func (s *Store) precheckSoldOut(ctx context.Context, k keys, qty int64) bool {
+	remaining, err := s.client.Do(ctx, s.client.B().Hget().Key(k.sale).Field("remaining").Build()).AsInt64()
+	return err == nil && remaining < qty
+}
 
 // stockCheck is reserve.lua's stock test; the broken build removes it so the
 // script decrements whatever the earlier HGET saw.

@@ -9,19 +9,9 @@ import (
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
 )
 
-// SaleSpec is what an admin sets on a sale.
-type SaleSpec struct {
-	ID           string
-	Name         string
-	Stock        int64
-	PerUserLimit int64
-	StartsAt     time.Time
-	EndsAt       *time.Time
-}
-
 // UpsertSale creates the sale (created = true) or updates it; a stock change
 // applies as a delta to the remaining stock and may not go below what is sold.
-func (s *Store) UpsertSale(ctx context.Context, spec SaleSpec) (created bool, err error) {
+func (s *Store) UpsertSale(ctx context.Context, spec order.SaleSpec) (created bool, err error) {
 	var ends int64
 	if spec.EndsAt != nil {
 		ends = spec.EndsAt.UnixMilli()
@@ -65,19 +55,11 @@ func (s *Store) Sale(ctx context.Context, saleID string, now time.Time) (order.S
 	return sale, nil
 }
 
-// Counters are a sale's live figures, for operators.
-type Counters struct {
-	order.Sale
-	Sold    int64 `json:"sold"`    // stock - remaining: live reservations (pending or published) and persisted
-	Pending int64 `json:"pending"` // reservations in the outbox (not yet acknowledged by Kafka)
-	Buyers  int64 `json:"buyers"`  // distinct users holding a reservation
-}
-
 // Counters reads a sale and its live counters in one pipelined round trip.
-func (s *Store) Counters(ctx context.Context, saleID string, now time.Time) (Counters, error) {
+func (s *Store) Counters(ctx context.Context, saleID string, now time.Time) (order.Counters, error) {
 	sale, err := s.Sale(ctx, saleID, now)
 	if err != nil {
-		return Counters{}, err
+		return order.Counters{}, err
 	}
 	k := saleKeys(saleID)
 	res := s.client.DoMulti(ctx,
@@ -86,7 +68,7 @@ func (s *Store) Counters(ctx context.Context, saleID string, now time.Time) (Cou
 	pending, err1 := res[0].AsInt64()
 	buyers, err2 := res[1].AsInt64()
 	if err1 != nil || err2 != nil {
-		return Counters{}, fmt.Errorf("counters: %v %v", err1, err2)
+		return order.Counters{}, fmt.Errorf("counters: %v %v", err1, err2)
 	}
-	return Counters{Sale: sale, Sold: sale.Stock - sale.Remaining, Pending: pending, Buyers: buyers}, nil
+	return order.Counters{Sale: sale, Sold: sale.Stock - sale.Remaining, Pending: pending, Buyers: buyers}, nil
 }

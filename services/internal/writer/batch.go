@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -13,18 +14,20 @@ import (
 
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
 	"github.com/blitzbuy/blitzbuy/services/internal/pgstore"
-	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 )
 
 // DLQ reasons (the `reason` header and the metric label).
 const (
-	ReasonMalformed      = "malformed"
-	ReasonUnknownSchema  = "unknown_schema"
-	ReasonInvalid        = "invalid"
-	ReasonConstraint     = "constraint_violation"
-	reasonSkipReleased   = "released"
-	reasonSkipCompensate = "failed"
+	ReasonMalformed     = "malformed"
+	ReasonUnknownSchema = "unknown_schema"
+	ReasonInvalid       = "invalid"
+	ReasonConstraint    = "constraint_violation"
 )
+
+// skipStages are the stages whose events are not persisted: the reservation
+// no longer backs them. Each stage is its own `reason` label of
+// blitzbuy_writer_skipped_total.
+var skipStages = []order.Stage{order.StageReleased, order.StageFailed}
 
 type poison struct {
 	rec    *kgo.Record
@@ -73,7 +76,7 @@ func endSpan(span trace.Span, err error) {
 // dead-letter. It returns the orders now persisted (for the finishing stage
 // to confirm), or an error only for transient failures (the whole batch is
 // retried; every step is idempotent).
-func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, firstFailure time.Time) (persisted []reservation.Ref, err error) {
+func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, firstFailure time.Time) (persisted []order.Ref, err error) {
 	var bad []poison
 	items := make([]item, 0, len(recs))
 	var spans []trace.Span
@@ -106,9 +109,9 @@ func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, f
 
 	// Claim the reservations so the API can no longer release them; skip the
 	// ones it released (their buyers heard 503) or that were compensated.
-	refs := make([]reservation.Ref, len(items))
+	refs := make([]order.Ref, len(items))
 	for i, it := range items {
-		refs[i] = reservation.Ref{SaleID: it.ev.SaleID, OrderID: it.ev.OrderID}
+		refs[i] = order.Ref{SaleID: it.ev.SaleID, OrderID: it.ev.OrderID}
 	}
 	claims, err := w.ledger.ClaimForPersist(ctx, refs)
 	if err != nil {
@@ -117,9 +120,8 @@ func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, f
 	rows := make([]pgstore.Row, 0, len(items))
 	keep := items[:0]
 	for i, it := range items {
-		switch claims[i] {
-		case reservation.PersistReleased, reservation.PersistFailed:
-			w.m.skipped.WithLabelValues(claims[i]).Inc()
+		if slices.Contains(skipStages, claims[i]) {
+			w.m.skipped.WithLabelValues(string(claims[i])).Inc()
 			w.log.Info("not persisting an order its reservation no longer backs", "order_id", it.ev.OrderID, "stage", claims[i])
 			continue
 		}
@@ -141,7 +143,7 @@ func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, f
 			w.m.inserted.Add(float64(len(res.Inserted)))
 			w.m.duplicates.Add(float64(len(res.Duplicates)))
 			for _, it := range items {
-				persisted = append(persisted, reservation.Ref{SaleID: it.ev.SaleID, OrderID: it.ev.OrderID})
+				persisted = append(persisted, order.Ref{SaleID: it.ev.SaleID, OrderID: it.ev.OrderID})
 			}
 		case isPermanent(err):
 			// One row breaks the batch: find it, write the others one by one.
@@ -155,7 +157,7 @@ func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, f
 					} else {
 						w.m.duplicates.Inc()
 					}
-					persisted = append(persisted, reservation.Ref{SaleID: it.ev.SaleID, OrderID: it.ev.OrderID})
+					persisted = append(persisted, order.Ref{SaleID: it.ev.SaleID, OrderID: it.ev.OrderID})
 				case isPermanent(err):
 					rejected = append(rejected, poison{rec: it.rec, reason: ReasonConstraint, err: err})
 					rejectedItems = append(rejectedItems, it)
@@ -172,12 +174,12 @@ func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, f
 	for _, it := range rejectedItems {
 		o := order.Order{ID: it.ev.OrderID, SaleID: it.ev.SaleID, UserID: it.ev.UserID,
 			Quantity: it.ev.Quantity, IdempotencyKey: it.ev.IdempotencyKey}
-		err := w.ledger.Release(ctx, o, reservation.ReleaseRejected)
+		err := w.ledger.Release(ctx, o, order.ReleaseRejected)
 		switch {
 		case err == nil:
 			w.m.compensations.Inc()
 			w.log.Warn("order rejected by the database; reservation released", "order_id", o.ID)
-		case errors.Is(err, reservation.ErrNotOwned), errors.Is(err, order.ErrNotFound):
+		case errors.Is(err, order.ErrNotOwned), errors.Is(err, order.ErrNotFound):
 			// already compensated (a retried batch), or no reservation to return
 		default:
 			return nil, &transientError{"redis", err}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
-	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 )
 
 // BenchmarkWriterThroughput measures the writer alone: a topic pre-filled
@@ -67,18 +66,18 @@ func BenchmarkWriterThroughput(b *testing.B) {
 	}
 }
 
-// noopLedger answers "absent" for every claim and confirms nothing: the
+// noopLedger answers "gone" for every claim and confirms nothing: the
 // writer without its Redis handshake (a measurement aid, never the product).
 type noopLedger struct{}
 
-func (noopLedger) ClaimForPersist(_ context.Context, refs []reservation.Ref) ([]string, error) {
-	out := make([]string, len(refs))
+func (noopLedger) ClaimForPersist(_ context.Context, refs []order.Ref) ([]order.Stage, error) {
+	out := make([]order.Stage, len(refs))
 	for i := range out {
-		out[i] = reservation.PersistAbsent
+		out[i] = order.StageGone
 	}
 	return out, nil
 }
-func (noopLedger) Confirm(context.Context, []reservation.Ref) error { return nil }
-func (noopLedger) Release(context.Context, order.Order, reservation.ReleaseMode) error {
+func (noopLedger) Confirm(context.Context, []order.Ref) error { return nil }
+func (noopLedger) Release(context.Context, order.Order, order.ReleaseMode) error {
 	return nil
 }

@@ -40,8 +40,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		"database_shutdown", "insufficient_resources", "database_error", "database_unavailable"} {
 		m.retries.WithLabelValues(r)
 	}
-	for _, r := range []string{reasonSkipReleased, reasonSkipCompensate} {
-		m.skipped.WithLabelValues(r)
+	for _, st := range skipStages {
+		m.skipped.WithLabelValues(string(st))
 	}
 	if reg != nil {
 		reg.MustRegister(m.consumed, m.inserted, m.duplicates, m.compensations, m.skipped, m.retries, m.dlq,

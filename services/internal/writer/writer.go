@@ -23,7 +23,6 @@ import (
 
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
 	"github.com/blitzbuy/blitzbuy/services/internal/pgstore"
-	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 )
 
 // Store is the durable ledger.
@@ -35,9 +34,9 @@ type Store interface {
 // Ledger is the hot ledger (Redis), for the claim/confirm handshake and
 // compensation.
 type Ledger interface {
-	ClaimForPersist(ctx context.Context, refs []reservation.Ref) ([]string, error)
-	Confirm(ctx context.Context, refs []reservation.Ref) error
-	Release(ctx context.Context, o order.Order, mode reservation.ReleaseMode) error
+	ClaimForPersist(ctx context.Context, refs []order.Ref) ([]order.Stage, error)
+	Confirm(ctx context.Context, refs []order.Ref) error
+	Release(ctx context.Context, o order.Order, mode order.ReleaseMode) error
 }
 
 // Config of the writer.
@@ -161,7 +160,7 @@ func (w *Writer) Run(ctx context.Context) error {
 
 	type inflight struct {
 		recs      []*kgo.Record
-		persisted []reservation.Ref
+		persisted []order.Ref
 		err       error
 		done      chan struct{}
 	}
@@ -229,7 +228,7 @@ func (w *Writer) Run(ctx context.Context) error {
 
 type finishJob struct {
 	recs      []*kgo.Record
-	persisted []reservation.Ref
+	persisted []order.Ref
 }
 
 // finish confirms a persisted batch in Redis and commits its offsets.
@@ -306,7 +305,7 @@ func (w *Writer) poll(ctx context.Context) ([]*kgo.Record, error) {
 
 // persist processes a batch until it succeeds, retrying transient failures
 // with backoff, and returns the orders persisted.
-func (w *Writer) persist(ctx context.Context, recs []*kgo.Record) ([]reservation.Ref, error) {
+func (w *Writer) persist(ctx context.Context, recs []*kgo.Record) ([]order.Ref, error) {
 	w.m.consumed.Add(float64(len(recs)))
 	w.m.batchSize.Observe(float64(len(recs)))
 	var first time.Time

@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
-	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 	"github.com/blitzbuy/blitzbuy/services/internal/writer"
 )
 
@@ -85,7 +84,7 @@ func TestWriterCompensatesRejectedOrders(t *testing.T) {
 	f := newFixture(t, 1)
 	ctx := context.Background()
 	sale := "wtc-" + randHex(4)
-	if _, err := f.ledger.UpsertSale(ctx, reservation.SaleSpec{ID: sale, Name: "saga", Stock: 10, PerUserLimit: 5, StartsAt: time.Now().Add(-time.Minute)}); err != nil {
+	if _, err := f.ledger.UpsertSale(ctx, order.SaleSpec{ID: sale, Name: "saga", Stock: 10, PerUserLimit: 5, StartsAt: time.Now().Add(-time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -94,7 +93,7 @@ func TestWriterCompensatesRejectedOrders(t *testing.T) {
 		f.redis.Do(context.Background(), f.redis.B().Srem().Key("blitzbuy:sales").Member(sale).Build())
 	})
 	reserve := func(key string) order.Order {
-		res, err := f.ledger.Reserve(ctx, reservation.Request{SaleID: sale, UserID: "u1", IdempotencyKey: key, Quantity: 2})
+		res, err := f.ledger.Reserve(ctx, order.Request{SaleID: sale, UserID: "u1", IdempotencyKey: key, Quantity: 2})
 		if err != nil || res.Err != nil {
 			t.Fatalf("reserve: %v %v", err, res.Err)
 		}
@@ -128,7 +127,7 @@ func TestWriterCompensatesRejectedOrders(t *testing.T) {
 	if oa, err := f.pg.Order(ctx, a.ID); err != nil || oa.Status != order.StatusConfirmed {
 		t.Errorf("order A in postgres: %+v (err %v), want confirmed", oa, err)
 	}
-	if st, err := f.ledger.Stage(ctx, a.ID); err != nil || st != reservation.StageConfirmed {
+	if st, err := f.ledger.Stage(ctx, a.ID); err != nil || st != order.StageConfirmed {
 		t.Errorf("order A's reservation stage %q (err %v), want confirmed", st, err)
 	}
 }
@@ -140,17 +139,17 @@ func TestWriterSkipsReleasedReservations(t *testing.T) {
 	f := newFixture(t, 1)
 	ctx := context.Background()
 	sale := "wtr-" + randHex(4)
-	if _, err := f.ledger.UpsertSale(ctx, reservation.SaleSpec{ID: sale, Name: "late", Stock: 5, PerUserLimit: 1, StartsAt: time.Now().Add(-time.Minute)}); err != nil {
+	if _, err := f.ledger.UpsertSale(ctx, order.SaleSpec{ID: sale, Name: "late", Stock: 5, PerUserLimit: 1, StartsAt: time.Now().Add(-time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		f.redis.Do(context.Background(), f.redis.B().Srem().Key("blitzbuy:sales").Member(sale).Build())
 	})
-	res, err := f.ledger.Reserve(ctx, reservation.Request{SaleID: sale, UserID: "late", IdempotencyKey: "k", Quantity: 1})
+	res, err := f.ledger.Reserve(ctx, order.Request{SaleID: sale, UserID: "late", IdempotencyKey: "k", Quantity: 1})
 	if err != nil || res.Err != nil {
 		t.Fatal(err, res.Err)
 	}
-	if err := f.ledger.Release(ctx, res.Order, reservation.ReleasePublishFailed); err != nil {
+	if err := f.ledger.Release(ctx, res.Order, order.ReleasePublishFailed); err != nil {
 		t.Fatal(err)
 	}
 	_, evs := f.events(1) // a normal order after it, to know when the batch is done

@@ -1,4 +1,4 @@
-package publish
+package checkout
 
 import (
 	"context"
@@ -17,8 +17,9 @@ type Outbox interface {
 	Ack(ctx context.Context, saleID, orderID string) error
 }
 
-// Publisher sends one stranded order's event and waits for the ack.
-type Publisher interface {
+// Republisher sends one stranded order's event and waits for the ack
+// (counted apart from the API's own publishes).
+type Republisher interface {
 	Relayed(ctx context.Context, o order.Order) error
 }
 
@@ -42,15 +43,13 @@ type RelayConfig struct {
 // and a duplicate that slips through is harmless (the writer is idempotent).
 type Relay struct {
 	outbox Outbox
-	pub    Publisher
+	pub    Republisher
 	cfg    RelayConfig
 	log    *slog.Logger
-	// OnPublished, if set, is called for every order the relay published.
-	OnPublished func(order.Order)
 }
 
 // NewRelay returns a relay.
-func NewRelay(outbox Outbox, pub Publisher, cfg RelayConfig, log *slog.Logger) *Relay {
+func NewRelay(outbox Outbox, pub Republisher, cfg RelayConfig, log *slog.Logger) *Relay {
 	if cfg.Lease <= 0 {
 		cfg.Lease = 30 * time.Second
 	}
@@ -117,18 +116,14 @@ func (r *Relay) Scan(ctx context.Context) (int, error) {
 			wg.Add(1)
 			go func() { // concurrent publishes batch into few produce requests
 				defer wg.Done()
-				if err := r.pub.Relayed(ctx, o); err != nil {
-					fail(err) // the lease lapses and a later scan retries
-					return
+				acked, err := publishThenAck(ctx, r.outbox, r.pub.Relayed, o)
+				if err != nil {
+					fail(err) // unacked: the lease lapses and a later scan retries
 				}
-				if err := r.outbox.Ack(ctx, o.SaleID, o.ID); err != nil {
-					fail(err)
-				}
-				mu.Lock()
-				published++
-				mu.Unlock()
-				if r.OnPublished != nil {
-					r.OnPublished(o)
+				if acked {
+					mu.Lock()
+					published++
+					mu.Unlock()
 				}
 			}()
 		}

@@ -1,4 +1,4 @@
-package publish_test
+package checkout_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/redis/rueidis"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/blitzbuy/blitzbuy/services/internal/checkout"
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
 	"github.com/blitzbuy/blitzbuy/services/internal/publish"
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
@@ -48,7 +49,7 @@ func newFixture(t *testing.T) *fixture {
 	_, _ = rand.Read(b)
 	sale := "relay-" + hex.EncodeToString(b)
 	ctx := context.Background()
-	if _, err := store.UpsertSale(ctx, reservation.SaleSpec{ID: sale, Name: "relay test", Stock: 1000, PerUserLimit: 1,
+	if _, err := store.UpsertSale(ctx, order.SaleSpec{ID: sale, Name: "relay test", Stock: 1000, PerUserLimit: 1,
 		StartsAt: time.Now().Add(-time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func (f *fixture) strand(t *testing.T, n int) map[string]bool {
 	t.Helper()
 	ids := map[string]bool{}
 	for i := 0; i < n; i++ {
-		res, err := f.store.Reserve(context.Background(), reservation.Request{SaleID: f.sale,
+		res, err := f.store.Reserve(context.Background(), order.Request{SaleID: f.sale,
 			UserID: fmt.Sprintf("u%d", i), IdempotencyKey: "k", Quantity: 1})
 		if err != nil || res.Err != nil {
 			t.Fatalf("reserve: %v %v", err, res.Err)
@@ -90,7 +91,7 @@ type scoped struct {
 
 func (s scoped) SaleIDs(context.Context) ([]string, error) { return []string{s.sale}, nil }
 
-func (f *fixture) outbox() publish.Outbox { return scoped{f.store, f.sale} }
+func (f *fixture) outbox() checkout.Outbox { return scoped{f.store, f.sale} }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -99,12 +100,12 @@ func TestRelayPublishesStrandedOrders(t *testing.T) {
 	tail := stacktest.NewTail(t, f.env, "orders")
 	ids := f.strand(t, 5)
 
-	young := publish.NewRelay(f.outbox(), f.prod, publish.RelayConfig{Threshold: time.Hour, Interval: time.Second}, quietLog())
+	young := checkout.NewRelay(f.outbox(), f.prod, checkout.RelayConfig{Threshold: time.Hour, Interval: time.Second}, quietLog())
 	if n, err := young.Scan(context.Background()); err != nil || n != 0 {
 		t.Fatalf("scan below the threshold published %d (err %v), want 0: live requests must be left alone", n, err)
 	}
 
-	relay := publish.NewRelay(f.outbox(), f.prod, publish.RelayConfig{Threshold: 0, Interval: time.Second}, quietLog())
+	relay := checkout.NewRelay(f.outbox(), f.prod, checkout.RelayConfig{Threshold: 0, Interval: time.Second}, quietLog())
 	n, err := relay.Scan(context.Background())
 	if err != nil || n != len(ids) {
 		t.Fatalf("scan published %d (err %v), want %d", n, err, len(ids))
@@ -136,7 +137,7 @@ func TestRelayReplicasShareTheOutbox(t *testing.T) {
 		total int
 	)
 	for r := 0; r < 3; r++ {
-		relay := publish.NewRelay(f.outbox(), f.prod, publish.RelayConfig{Threshold: 0, Interval: time.Second, Lease: time.Minute}, quietLog())
+		relay := checkout.NewRelay(f.outbox(), f.prod, checkout.RelayConfig{Threshold: 0, Interval: time.Second, Lease: time.Minute}, quietLog())
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
