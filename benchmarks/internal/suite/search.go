@@ -1,4 +1,4 @@
-package main
+package suite
 
 import (
 	"context"
@@ -17,10 +17,10 @@ import (
 // that passed and the first that failed. Every step is a fresh sale with
 // fresh buyers, drained and verified like any run: an invariant broken at
 // any rate fails the scenario.
-func (b *bench) search(ctx context.Context, s *scenarios.Scenario) (*results.Scenario, error) {
+func (b *Bench) search(ctx context.Context, s *scenarios.Scenario) (*results.Scenario, error) {
 	se := s.Search
 	step := se.StepSeconds * b.scale
-	b.logf("%s v%d: %s", s.Name, s.Version, s.Description)
+	b.Logf("%s v%d: %s", s.Name, s.Version, s.Description)
 	var (
 		steps    []results.Step
 		best     *results.Scenario
@@ -28,7 +28,7 @@ func (b *bench) search(ctx context.Context, s *scenarios.Scenario) (*results.Sce
 		failures []string
 	)
 	try := func(rate float64) (bool, error) {
-		r, _, err := b.once(ctx, s, []results.Stage{{FromRPS: rate, ToRPS: rate, Seconds: step}})
+		r, _, err := b.Once(ctx, s, []results.Stage{{FromRPS: rate, ToRPS: rate, Seconds: step}})
 		if err != nil {
 			return false, err
 		}
@@ -45,7 +45,7 @@ func (b *bench) search(ctx context.Context, s *scenarios.Scenario) (*results.Sce
 			failures = append(failures, fmt.Sprintf("at %s req/s: %s", report.Whole(rate), f))
 		}
 		steps = append(steps, results.Step{OfferedRPS: rate, AchievedRPS: r.Load.AchievedRPS, P99Ms: r.Latency.P99Ms, Errors: r.Errors, Pass: ok})
-		b.logf("  %s req/s: achieved %s, p99 %.2f ms, errors %d → %s", report.Whole(rate), report.Whole(r.Load.AchievedRPS), r.Latency.P99Ms, r.Errors, map[bool]string{true: "meets the objective", false: "misses it"}[ok])
+		b.Logf("  %s req/s: achieved %s, p99 %.2f ms, errors %d → %s", report.Whole(rate), report.Whole(r.Load.AchievedRPS), r.Latency.P99Ms, r.Errors, map[bool]string{true: "meets the objective", false: "misses it"}[ok])
 		if ok {
 			best = r
 		}
@@ -91,9 +91,9 @@ func (b *bench) search(ctx context.Context, s *scenarios.Scenario) (*results.Sce
 	}
 	r.Failures = failures
 	r.Search = &results.Search{Objective: strings.Join(se.Objective, ", "), Steps: steps, BestRPS: lo}
-	if err := b.judge(r, s.Thresholds); err != nil {
+	if err := Judge(r, s.Thresholds); err != nil {
 		return nil, err
 	}
-	b.logf("%s: best %s req/s (%.0f %% of the ceiling): %s", s.Name, report.Whole(lo), 100*lo/max(b.ceiling, 1), verdict(r))
+	b.Logf("%s: best %s req/s (%.0f %% of the ceiling): %s", s.Name, report.Whole(lo), 100*lo/max(b.ceiling, 1), verdict(r))
 	return r, nil
 }
