@@ -28,7 +28,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/calibrate"
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/gate"
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/refserver"
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/requests"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/results"
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/suite"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/verify"
 	"github.com/blitzbuy/blitzbuy/benchmarks/scenarios"
 )
@@ -40,16 +45,12 @@ const usage = `usage:
   blitzbench calibrate [--seconds 3]
   blitzbench list`
 
-// errFailed marks a run that completed but did not pass: exit 1 without a
-// second error line.
-var errFailed = errors.New("failed")
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:])
 	stop()
 	switch {
-	case errors.Is(err, errFailed):
+	case errors.Is(err, suite.ErrFailed):
 		os.Exit(1)
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "blitzbench:", err)
@@ -74,7 +75,7 @@ func run(ctx context.Context, args []string) error {
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		c, err := calibrate(ctx, seconds(*secs), newSigner([]byte("calibration"), time.Hour))
+		c, err := calibrate.Run(ctx, seconds(*secs), requests.NewSigner([]byte("calibration"), time.Hour))
 		if err != nil {
 			return err
 		}
@@ -90,7 +91,7 @@ func run(ctx context.Context, args []string) error {
 			fmt.Printf("%-12s v%d  %s\n", s.Name, s.Version, s.Description)
 		}
 		return nil
-	case "refserver":
+	case calibrate.Command:
 		return serveRef(ctx, args[1:])
 	case "-h", "--help", "help":
 		fmt.Println(usage)
@@ -99,20 +100,77 @@ func run(ctx context.Context, args []string) error {
 	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
 }
 
-func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
-
-// settings is the stack blitzbench talks to.
-type settings struct {
-	api        *url.URL
-	apiAddr    string
-	secret     []byte
-	adminToken string
-	verify     verify.Config
+func cmdRun(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	out := fs.String("out", "", "directory for results.json and report.html (default .local/bench/<time>)")
+	scale := fs.Float64("scale", 1, "multiply every stage's (and search step's) duration: 0.25 for a quick look")
+	calSecs := fs.Float64("calibrate-seconds", 3, "length of the calibration run")
+	drain := fs.Duration("drain-timeout", 90*time.Second, "longest wait, after the load, for the outbox, Kafka and PostgreSQL to catch up")
+	keep := fs.Bool("keep-keys", false, "leave each verified sale's keys in Redis (idempotency records live 24 h) instead of removing them")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	names := fs.Args()
+	if len(names) == 0 {
+		names = []string{"hot-item", "write-heavy", "abuse", "max"}
+	}
+	scs, err := suite.Load(names)
+	if err != nil {
+		return err
+	}
+	b, f, err := start(ctx, "run "+strings.Join(names, " "), *scale, seconds(*calSecs))
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	b.DrainTimeout, b.KeepKeys = *drain, *keep
+	if err := b.Run(ctx, scs, f); err != nil {
+		return err
+	}
+	return suite.Finish(f, *out)
 }
+
+func cmdGate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("gate", flag.ContinueOnError)
+	out := fs.String("out", "", "directory for results.json and report.html (default .local/bench/gate-<time>)")
+	reps := fs.Int("reps", 7, "repetitions; the gate compares their medians")
+	baseline := fs.String("baseline", "benchmarks/baselines/gate.json", "results file to compare with")
+	write := fs.Bool("write-baseline", false, "write this run as the new baseline instead of comparing")
+	keep := fs.Bool("keep-keys", false, "leave each verified sale's keys in Redis")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *reps < 1 {
+		return fmt.Errorf("--reps must be >= 1")
+	}
+	return gate.Run(ctx, gate.Config{Out: *out, Reps: *reps, Baseline: *baseline, WriteBaseline: *write, KeepKeys: *keep}, start)
+}
+
+// start reads the settings and hands them to suite.Start: the environment is
+// the command's to read.
+func start(ctx context.Context, command string, scale float64, calib time.Duration) (*suite.Bench, *results.File, error) {
+	st, err := loadSettings()
+	if err != nil {
+		return nil, nil, err
+	}
+	return suite.Start(ctx, st, command, scale, calib)
+}
+
+// serveRef is the hidden `blitzbench refserver` subcommand, the process
+// calibrate.Run starts.
+func serveRef(ctx context.Context, args []string) error {
+	addr := "127.0.0.1:0"
+	if len(args) == 2 && args[0] == "--addr" {
+		addr = args[1]
+	}
+	return refserver.Serve(ctx, addr, func(a string) { fmt.Println(a) })
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 // loadSettings reads the environment and refuses any API that is not on
 // this machine: load tests only ever target loopback.
-func loadSettings() (*settings, error) {
+func loadSettings() (*suite.Settings, error) {
 	get := func(k string) string { return os.Getenv(k) }
 	var missing []string
 	for _, k := range []string{"BLITZBUY_API_URL", "BLITZBUY_JWT_SECRET", "BLITZBUY_ADMIN_TOKEN", "BLITZBUY_POSTGRES_URL", "BLITZBUY_REDIS_ADDR", "BLITZBUY_KAFKA_BROKERS"} {
@@ -145,9 +203,9 @@ func loadSettings() (*settings, error) {
 	if group == "" {
 		group = "order-writer"
 	}
-	return &settings{
-		api: u, apiAddr: addr, secret: []byte(get("BLITZBUY_JWT_SECRET")), adminToken: get("BLITZBUY_ADMIN_TOKEN"),
-		verify: verify.Config{
+	return &suite.Settings{
+		API: u, APIAddr: addr, Secret: []byte(get("BLITZBUY_JWT_SECRET")), AdminToken: get("BLITZBUY_ADMIN_TOKEN"),
+		Verify: verify.Config{
 			PostgresURL: get("BLITZBUY_POSTGRES_URL"), RedisAddr: get("BLITZBUY_REDIS_ADDR"), RedisDB: db,
 			Brokers: strings.Split(get("BLITZBUY_KAFKA_BROKERS"), ","), Group: group, Topic: "orders",
 		},
@@ -181,21 +239,5 @@ func cmdCompare(args []string) error {
 		return err
 	}
 	results.WriteDeltaTable(os.Stdout, ds)
-	return regressed(ds)
-}
-
-// regressed prints and fails on regressed deltas.
-func regressed(ds []results.Delta) error {
-	n := 0
-	for _, d := range ds {
-		if d.Regressed {
-			n++
-		}
-	}
-	if n > 0 {
-		fmt.Printf("\n%d metric(s) regressed beyond the tolerance\n", n)
-		return errFailed
-	}
-	fmt.Println("\nno regression beyond the tolerance")
-	return nil
+	return gate.Regressed(ds)
 }

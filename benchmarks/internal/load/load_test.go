@@ -51,6 +51,15 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+// TestClassifyAllocatesNothing guards the per-answer cost: classify runs
+// once per response on the generator's hot path, table lookup and all.
+func TestClassifyAllocatesNothing(t *testing.T) {
+	body := problem("sale_not_active")
+	if got := testing.AllocsPerRun(100, func() { classify(409, false, body) }); got != 0 {
+		t.Errorf("classify allocates %v times per answer, want 0", got)
+	}
+}
+
 func TestOutcomeNamesRoundTrip(t *testing.T) {
 	seen := map[string]bool{}
 	for o := NotSent; o < numOutcomes; o++ {

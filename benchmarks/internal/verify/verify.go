@@ -200,20 +200,43 @@ func (c *Checker) Check(ctx context.Context, sale Sale, reqs []load.Request, res
 }
 
 // Evaluate is Check's logic on data already read, separated so that it can
-// be tested against hand-made violations.
+// be tested against hand-made violations. It reads the API's answers and
+// the orders table once, then judges each invariant on its own.
 func Evaluate(sale Sale, reqs []load.Request, res []load.Result, pg map[string]pgOrder, remaining, pending int64) []results.Invariant {
-	// The API's answers: the distinct accepted orders and who got them.
-	type answer struct {
-		outcome load.Outcome
-		orderID string
+	a := readAnswers(reqs, res)
+	l := readLedger(pg)
+	return []results.Invariant{
+		noOversell(sale, reqs, a, l, remaining),
+		noLostOrder(a, pg),
+		idempotency(a, l),
+		perUserLimit(sale, a, l),
+		noLeak(sale, l, remaining, pending),
 	}
-	accepted := map[string]int{} // order id -> request index
-	byKey := map[[2]string][]answer{}
+}
+
+// answer is what the API said to one request.
+type answer struct {
+	outcome load.Outcome
+	orderID string
+}
+
+// answers is the API's side of a run: the distinct accepted orders and who
+// got them, and every answer the reservation script gave, per (user, key).
+type answers struct {
+	accepted    map[string]int // order id -> first request index
+	acceptedIDs []string       // sorted: UUIDv7, so in creation order
+	byKey       map[[2]string][]answer
+	units       int64
+	perUser     map[string]int64
+}
+
+func readAnswers(reqs []load.Request, res []load.Result) answers {
+	a := answers{accepted: map[string]int{}, byKey: map[[2]string][]answer{}, perUser: map[string]int64{}}
 	for i := range res {
 		r := &res[i]
 		if r.Outcome == load.Accepted || r.Outcome == load.AcceptedReplay {
-			if _, ok := accepted[r.OrderID]; !ok {
-				accepted[r.OrderID] = i
+			if _, ok := a.accepted[r.OrderID]; !ok {
+				a.accepted[r.OrderID] = i
 			}
 		}
 		switch r.Outcome {
@@ -221,60 +244,76 @@ func Evaluate(sale Sale, reqs []load.Request, res []load.Result, pg map[string]p
 			// no answer from the reservation script: nothing to compare
 		default:
 			k := [2]string{reqs[i].User, reqs[i].Key}
-			byKey[k] = append(byKey[k], answer{r.Outcome, r.OrderID})
+			a.byKey[k] = append(a.byKey[k], answer{r.Outcome, r.OrderID})
 		}
 	}
-	acceptedIDs := sortedKeys(accepted)
-	var apiUnits, pgUnits int64
-	apiPerUser := map[string]int64{}
-	for _, id := range acceptedIDs {
-		q := reqs[accepted[id]]
-		apiUnits += int64(q.Qty)
-		apiPerUser[q.User] += int64(q.Qty)
+	a.acceptedIDs = sortedKeys(a.accepted)
+	for _, id := range a.acceptedIDs {
+		q := reqs[a.accepted[id]]
+		a.units += int64(q.Qty)
+		a.perUser[q.User] += int64(q.Qty)
 	}
-	pgPerUser := map[string]int64{}
-	pgKeys := map[[2]string][]string{}
+	return a
+}
+
+// ledger is PostgreSQL's side: the confirmed orders' units, per user and
+// per (user, key).
+type ledger struct {
+	units   int64
+	perUser map[string]int64
+	keys    map[[2]string][]string // (user, key) -> order ids
+}
+
+func readLedger(pg map[string]pgOrder) ledger {
+	l := ledger{perUser: map[string]int64{}, keys: map[[2]string][]string{}}
 	for id, o := range pg {
 		if o.status != "confirmed" {
 			continue
 		}
-		pgUnits += o.qty
-		pgPerUser[o.user] += o.qty
-		pgKeys[[2]string{o.user, o.key}] = append(pgKeys[[2]string{o.user, o.key}], id)
+		l.units += o.qty
+		l.perUser[o.user] += o.qty
+		l.keys[[2]string{o.user, o.key}] = append(l.keys[[2]string{o.user, o.key}], id)
 	}
+	return l
+}
 
-	var out []results.Invariant
-	add := func(id, name string, offending []string, detail string, args ...any) {
-		inv := results.Invariant{ID: id, Name: name, Pass: len(offending) == 0, Detail: fmt.Sprintf(detail, args...)}
-		if !inv.Pass {
-			inv.Offending = capped(offending)
-			inv.Detail += fmt.Sprintf(" — %d offending", len(offending))
-		}
-		out = append(out, inv)
+// invariant is one verdict: it passes with no offending items, and a failing
+// one names (at most 20 of) them.
+func invariant(id, name string, offending []string, detail string, args ...any) results.Invariant {
+	inv := results.Invariant{ID: id, Name: name, Pass: len(offending) == 0, Detail: fmt.Sprintf(detail, args...)}
+	if !inv.Pass {
+		inv.Offending = capped(offending)
+		inv.Detail += fmt.Sprintf(" — %d offending", len(offending))
 	}
+	return inv
+}
 
-	// I1: the API never accepted more than the stock, PostgreSQL never holds
-	// more, Redis never went below zero. The offending orders are the
-	// accepted ones past the stock, in id (= UUIDv7, creation) order.
+// noOversell is I1: the API never accepted more than the stock, PostgreSQL
+// never holds more, Redis never went below zero. The offending orders are
+// the accepted ones past the stock, in id (= UUIDv7, creation) order.
+func noOversell(sale Sale, reqs []load.Request, a answers, l ledger, remaining int64) results.Invariant {
 	var over []string
-	if apiUnits > sale.Stock || pgUnits > sale.Stock || remaining < 0 {
+	if a.units > sale.Stock || l.units > sale.Stock || remaining < 0 {
 		var units int64
-		for _, id := range acceptedIDs {
-			units += int64(reqs[accepted[id]].Qty)
+		for _, id := range a.acceptedIDs {
+			units += int64(reqs[a.accepted[id]].Qty)
 			if units > sale.Stock {
 				over = append(over, id)
 			}
 		}
 		if len(over) == 0 {
-			over = []string{fmt.Sprintf("sale %s: persisted %d, remaining %d", sale.ID, pgUnits, remaining)}
+			over = []string{fmt.Sprintf("sale %s: persisted %d, remaining %d", sale.ID, l.units, remaining)}
 		}
 	}
-	add("I1", "no oversell", over, "stock %d; accepted by the API %d units (%d orders); persisted %d; remaining %d",
-		sale.Stock, apiUnits, len(acceptedIDs), pgUnits, remaining)
+	return invariant("I1", "no oversell", over, "stock %d; accepted by the API %d units (%d orders); persisted %d; remaining %d",
+		sale.Stock, a.units, len(a.acceptedIDs), l.units, remaining)
+}
 
-	// I2: every 202 is one confirmed row; no confirmed row without a 202.
+// noLostOrder is I2: every 202 is one confirmed row; no confirmed row
+// without a 202.
+func noLostOrder(a answers, pg map[string]pgOrder) results.Invariant {
 	var lost []string
-	for _, id := range acceptedIDs {
+	for _, id := range a.acceptedIDs {
 		if o, ok := pg[id]; !ok {
 			lost = append(lost, id+" (not persisted)")
 		} else if o.status != "confirmed" {
@@ -282,66 +321,80 @@ func Evaluate(sale Sale, reqs []load.Request, res []load.Result, pg map[string]p
 		}
 	}
 	for _, id := range sortedKeys(pg) {
-		if _, ok := accepted[id]; !ok && pg[id].status == "confirmed" {
+		if _, ok := a.accepted[id]; !ok && pg[id].status == "confirmed" {
 			lost = append(lost, id+" (persisted, never answered 202)")
 		}
 	}
-	add("I2", "no lost order", lost, "%d orders answered 202, %d rows in PostgreSQL", len(acceptedIDs), len(pg))
+	return invariant("I2", "no lost order", lost, "%d orders answered 202, %d rows in PostgreSQL", len(a.acceptedIDs), len(pg))
+}
 
-	// I3: one (user, key) → one order and the same answer every time.
+// idempotency is I3: one (user, key) → one order row, and the same answer
+// every time it was asked.
+func idempotency(a answers, l ledger) results.Invariant {
 	var dup []string
-	for _, k := range sortedKeys(pgKeys) {
-		if ids := pgKeys[k]; len(ids) > 1 {
+	for _, k := range sortedKeys(l.keys) {
+		if ids := l.keys[k]; len(ids) > 1 {
 			sort.Strings(ids)
 			dup = append(dup, fmt.Sprintf("user %s key %s: %d rows %v", k[0], k[1], len(ids), ids))
 		}
 	}
 	keys, repeated := 0, 0
-	for _, k := range sortedKeys(byKey) {
-		as := byKey[k]
+	for _, k := range sortedKeys(a.byKey) {
+		as := a.byKey[k]
 		keys++
 		if len(as) > 1 {
 			repeated++
 		}
-		first := as[0]
-		for _, a := range as[1:] {
-			same := a.orderID == first.orderID && (a.outcome == first.outcome ||
-				(a.outcome == load.AcceptedReplay && first.outcome == load.Accepted) ||
-				(a.outcome == load.Accepted && first.outcome == load.AcceptedReplay))
-			if !same {
-				dup = append(dup, fmt.Sprintf("user %s key %s: %s %s then %s %s", k[0], k[1], first.outcome, first.orderID, a.outcome, a.orderID))
-				break
-			}
+		if d, ok := firstMismatch(as); ok {
+			dup = append(dup, fmt.Sprintf("user %s key %s: %s", k[0], k[1], d))
 		}
 	}
-	add("I3", "idempotency", dup, "%d (user, key) pairs answered, %d of them more than once", keys, repeated)
+	return invariant("I3", "idempotency", dup, "%d (user, key) pairs answered, %d of them more than once", keys, repeated)
+}
 
-	// I4: nobody holds more than the per-user limit, by the API's answers or
-	// in PostgreSQL.
+// firstMismatch describes the first answer to a (user, key) that differs
+// from the first one; an acceptance and its replay are the same answer.
+func firstMismatch(as []answer) (string, bool) {
+	first := as[0]
+	for _, a := range as[1:] {
+		same := a.orderID == first.orderID && (a.outcome == first.outcome ||
+			(a.outcome == load.AcceptedReplay && first.outcome == load.Accepted) ||
+			(a.outcome == load.Accepted && first.outcome == load.AcceptedReplay))
+		if !same {
+			return fmt.Sprintf("%s %s then %s %s", first.outcome, first.orderID, a.outcome, a.orderID), true
+		}
+	}
+	return "", false
+}
+
+// perUserLimit is I4: nobody holds more than the per-user limit, by the
+// API's answers or in PostgreSQL.
+func perUserLimit(sale Sale, a answers, l ledger) results.Invariant {
 	var greedy []string
-	for _, u := range sortedKeys(apiPerUser) {
-		if apiPerUser[u] > sale.Limit || pgPerUser[u] > sale.Limit {
-			greedy = append(greedy, fmt.Sprintf("user %s: accepted %d, persisted %d", u, apiPerUser[u], pgPerUser[u]))
+	for _, u := range sortedKeys(a.perUser) {
+		if a.perUser[u] > sale.Limit || l.perUser[u] > sale.Limit {
+			greedy = append(greedy, fmt.Sprintf("user %s: accepted %d, persisted %d", u, a.perUser[u], l.perUser[u]))
 		}
 	}
-	for _, u := range sortedKeys(pgPerUser) {
-		if _, seen := apiPerUser[u]; !seen && pgPerUser[u] > sale.Limit {
-			greedy = append(greedy, fmt.Sprintf("user %s: persisted %d", u, pgPerUser[u]))
+	for _, u := range sortedKeys(l.perUser) {
+		if _, seen := a.perUser[u]; !seen && l.perUser[u] > sale.Limit {
+			greedy = append(greedy, fmt.Sprintf("user %s: persisted %d", u, l.perUser[u]))
 		}
 	}
-	add("I4", "per-user limit", greedy, "limit %d per user; %d buyers", sale.Limit, len(pgPerUser))
+	return invariant("I4", "per-user limit", greedy, "limit %d per user; %d buyers", sale.Limit, len(l.perUser))
+}
 
-	// I5: after the drain nothing is stranded: remaining + persisted = stock
-	// and the outbox is empty.
+// noLeak is I5: after the drain nothing is stranded: remaining + persisted
+// = stock and the outbox is empty.
+func noLeak(sale Sale, l ledger, remaining, pending int64) results.Invariant {
 	var leak []string
-	if remaining+pgUnits != sale.Stock {
-		leak = append(leak, fmt.Sprintf("sale %s: remaining %d + persisted %d = %d, stock %d", sale.ID, remaining, pgUnits, remaining+pgUnits, sale.Stock))
+	if remaining+l.units != sale.Stock {
+		leak = append(leak, fmt.Sprintf("sale %s: remaining %d + persisted %d = %d, stock %d", sale.ID, remaining, l.units, remaining+l.units, sale.Stock))
 	}
 	if pending != 0 {
 		leak = append(leak, fmt.Sprintf("sale %s: %d reservations still in the outbox", sale.ID, pending))
 	}
-	add("I5", "no leak", leak, "remaining %d + persisted %d vs stock %d; outbox %d", remaining, pgUnits, sale.Stock, pending)
-	return out
+	return invariant("I5", "no leak", leak, "remaining %d + persisted %d vs stock %d; outbox %d", remaining, l.units, sale.Stock, pending)
 }
 
 func capped(xs []string) []string {

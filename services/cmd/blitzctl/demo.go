@@ -23,125 +23,207 @@ import (
 // API, releases a crowd of distinct buyers at it at once, and prints what
 // happened, read back from the API — nothing is canned.
 func demo(args []string) error {
+	cfg, err := demoFlags(args)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.conc}}
+	sale := fmt.Sprintf("demo-%d", time.Now().Unix())
+	if err := createDemoSale(client, cfg, sale); err != nil {
+		return err
+	}
+	fmt.Printf("Sale %q: %d units, %d buyers, %d in flight at once\n", sale, cfg.stock, cfg.buyers, cfg.conc)
+	tokens, err := buyerTokens(cfg.secret, cfg.buyers)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	results := fireBuyers(client, cfg, sale, tokens)
+	elapsed := time.Since(start)
+	t := tallyBuyers(results)
+	t.print(elapsed)
+	violated, err := checkSale(client, cfg, sale, t.accepted())
+	if err != nil {
+		return err
+	}
+	printTrace(t.trace)
+	if violated {
+		return fmt.Errorf("invariant violated")
+	}
+	return nil
+}
+
+// demoConfig is a demo's flags and the stack it talks to.
+type demoConfig struct {
+	buyers, conc       int
+	stock              int64
+	api, secret, admin string
+}
+
+func demoFlags(args []string) (demoConfig, error) {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	buyers := fs.Int("buyers", 2000, "distinct buyers, one order each")
 	stock := fs.Int64("stock", 100, "units on sale")
 	conc := fs.Int("concurrency", 200, "requests in flight at once")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return demoConfig{}, err
 	}
-	api, secret, admin := os.Getenv("BLITZBUY_API_URL"), os.Getenv("BLITZBUY_JWT_SECRET"), os.Getenv("BLITZBUY_ADMIN_TOKEN")
-	if api == "" || secret == "" || admin == "" {
-		return fmt.Errorf("BLITZBUY_API_URL, BLITZBUY_JWT_SECRET and BLITZBUY_ADMIN_TOKEN must be set (source .local/env)")
+	cfg := demoConfig{buyers: *buyers, stock: *stock, conc: *conc,
+		api: os.Getenv("BLITZBUY_API_URL"), secret: os.Getenv("BLITZBUY_JWT_SECRET"), admin: os.Getenv("BLITZBUY_ADMIN_TOKEN")}
+	if cfg.api == "" || cfg.secret == "" || cfg.admin == "" {
+		return demoConfig{}, fmt.Errorf("BLITZBUY_API_URL, BLITZBUY_JWT_SECRET and BLITZBUY_ADMIN_TOKEN must be set (source .local/env)")
 	}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: *conc}}
-	sale := fmt.Sprintf("demo-%d", time.Now().Unix())
+	return cfg, nil
+}
 
-	body, _ := json.Marshal(map[string]any{"name": "Demo phone", "stock": *stock, "per_user_limit": 1})
-	if status, b, _, err := call(client, "PUT", api+"/v1/admin/sales/"+sale, admin, nil, body); err != nil || status != http.StatusCreated {
+// createDemoSale puts the sale through the admin API: one unit per buyer.
+func createDemoSale(client *http.Client, cfg demoConfig, sale string) error {
+	body, _ := json.Marshal(map[string]any{"name": "Demo phone", "stock": cfg.stock, "per_user_limit": 1})
+	if status, b, _, err := call(client, "PUT", cfg.api+"/v1/admin/sales/"+sale, cfg.admin, nil, body); err != nil || status != http.StatusCreated {
 		return fmt.Errorf("create sale: status %d %s %v", status, b, err)
 	}
-	fmt.Printf("Sale %q: %d units, %d buyers, %d in flight at once\n", sale, *stock, *buyers, *conc)
+	return nil
+}
 
-	tokens := make([]string, *buyers)
+// buyerTokens signs one user JWT per buyer before the crowd is released, so
+// signing does not slow the rush.
+func buyerTokens(secret string, buyers int) ([]string, error) {
+	tokens := make([]string, buyers)
 	for i := range tokens {
 		t, err := httpapi.SignUserToken([]byte(secret), fmt.Sprintf("demo-user-%d", i), 10*time.Minute)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		tokens[i] = t
 	}
-	type result struct {
-		status  int
-		code    string
-		latency time.Duration
-		trace   string
-	}
-	results := make([]result, *buyers)
-	sem := make(chan struct{}, *conc)
+	return tokens, nil
+}
+
+// buyerResult is what one buyer's order got.
+type buyerResult struct {
+	status  int
+	code    string
+	latency time.Duration
+	trace   string
+}
+
+// fireBuyers sends every buyer's order, cfg.conc at a time, and returns the
+// answers in buyer order.
+func fireBuyers(client *http.Client, cfg demoConfig, sale string, tokens []string) []buyerResult {
+	results := make([]buyerResult, len(tokens))
+	sem := make(chan struct{}, cfg.conc)
 	var wg sync.WaitGroup
-	start := time.Now()
 	for i := range tokens {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			t0 := time.Now()
-			status, b, h, err := call(client, "POST", api+"/v1/sales/"+sale+"/orders", tokens[i],
-				map[string]string{"Idempotency-Key": fmt.Sprintf("demo-%d", i)}, nil)
-			r := result{status: status, latency: time.Since(t0)}
-			if err != nil {
-				r.code = "transport error"
-			} else if status != http.StatusAccepted {
-				var p httpapi.Problem
-				_ = json.Unmarshal(b, &p)
-				r.code = string(p.Code)
-			} else {
-				r.trace = h.Get("traceresponse")
-			}
-			results[i] = r
+			results[i] = buy(client, cfg.api, sale, tokens[i], i)
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	return results
+}
 
-	outcomes := map[string]int{}
-	lat := make([]time.Duration, 0, len(results))
-	var trace string
+// buy sends buyer i's order and classifies the answer: an accepted order's
+// trace, a rejection's problem code.
+func buy(client *http.Client, api, sale, token string, i int) buyerResult {
+	t0 := time.Now()
+	status, b, h, err := call(client, "POST", api+"/v1/sales/"+sale+"/orders", token,
+		map[string]string{"Idempotency-Key": fmt.Sprintf("demo-%d", i)}, nil)
+	r := buyerResult{status: status, latency: time.Since(t0)}
+	if err != nil {
+		r.code = "transport error"
+	} else if status != http.StatusAccepted {
+		var p httpapi.Problem
+		_ = json.Unmarshal(b, &p)
+		r.code = string(p.Code)
+	} else {
+		r.trace = h.Get("traceresponse")
+	}
+	return r
+}
+
+// tally is the crowd's answers counted: per "status code", the sorted
+// latencies and one accepted order's traceresponse.
+type tally struct {
+	requests int
+	outcomes map[string]int
+	lat      []time.Duration
+	trace    string
+}
+
+func tallyBuyers(results []buyerResult) tally {
+	t := tally{requests: len(results), outcomes: map[string]int{}, lat: make([]time.Duration, 0, len(results))}
 	for _, r := range results {
 		key := fmt.Sprintf("%d %s", r.status, r.code)
-		outcomes[strings.TrimSpace(key)]++
-		lat = append(lat, r.latency)
-		if trace == "" && r.trace != "" {
-			trace = r.trace
+		t.outcomes[strings.TrimSpace(key)]++
+		t.lat = append(t.lat, r.latency)
+		if t.trace == "" && r.trace != "" {
+			t.trace = r.trace
 		}
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))] }
-	fmt.Printf("\n%d requests in %s (%.0f req/s)\n", len(results), elapsed.Round(time.Millisecond), float64(len(results))/elapsed.Seconds())
-	keys := make([]string, 0, len(outcomes))
-	for k := range outcomes {
+	sort.Slice(t.lat, func(i, j int) bool { return t.lat[i] < t.lat[j] })
+	return t
+}
+
+func (t tally) accepted() int64 { return int64(t.outcomes["202"]) }
+
+// print reports the rush: throughput, the answers by kind, the latencies.
+func (t tally) print(elapsed time.Duration) {
+	pct := func(p float64) time.Duration { return t.lat[int(p*float64(len(t.lat)-1))] }
+	fmt.Printf("\n%d requests in %s (%.0f req/s)\n", t.requests, elapsed.Round(time.Millisecond), float64(t.requests)/elapsed.Seconds())
+	keys := make([]string, 0, len(t.outcomes))
+	for k := range t.outcomes {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Printf("  %-28s %6d\n", k, outcomes[k])
+		fmt.Printf("  %-28s %6d\n", k, t.outcomes[k])
 	}
 	fmt.Printf("latency  p50 %s  p95 %s  p99 %s  max %s\n", pct(0.50).Round(time.Microsecond),
-		pct(0.95).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
+		pct(0.95).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), t.lat[len(t.lat)-1].Round(time.Microsecond))
+}
 
-	status, b, _, err := call(client, "GET", api+"/v1/admin/sales/"+sale, admin, nil, nil)
+// checkSale reads the sale's counters back from the API and checks them
+// against the 202s (no oversell); with BLITZBUY_POSTGRES_URL set it also
+// waits for the writer and checks what it persisted. It prints each verdict
+// and reports whether any invariant was violated.
+func checkSale(client *http.Client, cfg demoConfig, sale string, accepted int64) (violated bool, err error) {
+	status, b, _, err := call(client, "GET", cfg.api+"/v1/admin/sales/"+sale, cfg.admin, nil, nil)
 	if err != nil || status != http.StatusOK {
-		return fmt.Errorf("read counters: %d %v", status, err)
+		return false, fmt.Errorf("read counters: %d %v", status, err)
 	}
 	var c struct {
 		Stock, Remaining, Sold, Pending, Buyers int64
 	}
 	_ = json.Unmarshal(b, &c)
 	fmt.Printf("\nsale counters (from the API): stock %d, remaining %d, sold %d, pending publish %d\n", c.Stock, c.Remaining, c.Sold, c.Pending)
-	accepted := int64(outcomes["202"])
 	verdict := "OK: no oversell (accepted == sold <= stock)"
 	if accepted != c.Sold || c.Sold > c.Stock || c.Remaining < 0 {
-		verdict = "VIOLATION: accepted orders and stock disagree"
+		verdict, violated = "VIOLATION: accepted orders and stock disagree", true
 	}
 	fmt.Println(verdict)
 	if url := os.Getenv("BLITZBUY_POSTGRES_URL"); url != "" {
 		if err := waitPersisted(url, sale, accepted, c.Remaining, c.Stock); err != nil {
-			verdict = "VIOLATION: " + err.Error()
-			fmt.Println(verdict)
+			fmt.Println("VIOLATION: " + err.Error())
+			violated = true
 		}
 	}
-	if trace != "" {
-		parts := strings.Split(trace, "-")
-		if len(parts) == 4 {
-			fmt.Printf("\none accepted order's trace: %s/trace/%s\n", strings.TrimRight(os.Getenv("BLITZBUY_JAEGER_URL"), "/"), parts[1])
-		}
+	return violated, nil
+}
+
+// printTrace links one accepted order's trace in Jaeger, from its
+// traceresponse (version-traceid-spanid-flags).
+func printTrace(trace string) {
+	if trace == "" {
+		return
 	}
-	if strings.HasPrefix(verdict, "VIOLATION") {
-		return fmt.Errorf("invariant violated")
+	parts := strings.Split(trace, "-")
+	if len(parts) == 4 {
+		fmt.Printf("\none accepted order's trace: %s/trace/%s\n", strings.TrimRight(os.Getenv("BLITZBUY_JAEGER_URL"), "/"), parts[1])
 	}
-	return nil
 }
 
 func call(c *http.Client, method, url, bearer string, headers map[string]string, body []byte) (int, []byte, http.Header, error) {

@@ -1,4 +1,7 @@
-package main
+// Package machine describes where a run was measured, for results.json: the
+// host (CPU, memory, kernel, Go) and the commit. A figure means little
+// without the machine and the code it came from.
+package machine
 
 import (
 	"bufio"
@@ -11,8 +14,8 @@ import (
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/results"
 )
 
-// machine describes this host for results.json.
-func machine() results.Machine {
+// Info describes this host.
+func Info() results.Machine {
 	m := results.Machine{OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
 	m.Hostname, _ = os.Hostname()
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
@@ -42,8 +45,8 @@ func procField(path, name string) string {
 	return ""
 }
 
-// gitInfo is the commit being measured; dirty when tracked files changed.
-func gitInfo() results.Git {
+// Git is the commit being measured; dirty when tracked files changed.
+func Git() results.Git {
 	var g results.Git
 	if out, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
 		g.Commit = strings.TrimSpace(string(out))

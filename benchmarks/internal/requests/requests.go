@@ -1,4 +1,9 @@
-package main
+// Package requests prepares blitzbench's order requests before the clock
+// starts: a signed user JWT, an Idempotency-Key and a JSON body each, laid
+// out as honest buyers or as a scenario's seeded mix of retries, greedy
+// users and bursts. Preparing everything up front keeps signing and JSON
+// off the measured path.
+package requests
 
 import (
 	"fmt"
@@ -12,13 +17,12 @@ import (
 	"github.com/blitzbuy/blitzbuy/benchmarks/scenarios"
 )
 
-type trafficMix = scenarios.Traffic
-
-// signer mints a user JWT the way the identity provider would (HS256, sub,
+// Signer mints a user JWT the way the identity provider would (HS256, sub,
 // iat, exp); tokens are made before the clock starts.
-type signer func(user string) ([]byte, error)
+type Signer func(user string) ([]byte, error)
 
-func newSigner(secret []byte, ttl time.Duration) signer {
+// NewSigner signs with secret; every token is valid for ttl from now.
+func NewSigner(secret []byte, ttl time.Duration) Signer {
 	now := time.Now()
 	return func(user string) ([]byte, error) {
 		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
@@ -31,9 +35,8 @@ func newSigner(secret []byte, ttl time.Duration) signer {
 	}
 }
 
-// honestRequests is n distinct buyers, one order of qty each, each with its
-// own key.
-func honestRequests(sign signer, prefix string, n, qty int) ([]load.Request, error) {
+// Honest is n distinct buyers, one order of qty each, each with its own key.
+func Honest(sign Signer, prefix string, n, qty int) ([]load.Request, error) {
 	reqs := make([]load.Request, n)
 	body := fmt.Appendf(nil, `{"quantity":%d}`, qty)
 	for i := range reqs {
@@ -47,18 +50,18 @@ func honestRequests(sign signer, prefix string, n, qty int) ([]load.Request, err
 	return reqs, nil
 }
 
-// burstSize is how many orders a rate-burst user sends (the API allows 5 per
+// BurstSize is how many orders a rate-burst user sends (the API allows 5 per
 // minute by default, so at least 7 of them are answered 429).
-const burstSize = 12
+const BurstSize = 12
 
-// mixedRequests lays out n requests of a scenario's traffic mix: honest
+// Mixed lays out n requests of a scenario's traffic mix: honest
 // buyers (one order each), retries (an earlier request of the same user sent
 // again, same key, same body), greedy users ordering limit+1 times with new
-// keys, and bursting users sending burstSize orders in quick succession.
+// keys, and bursting users sending BurstSize orders in quick succession.
 // Every user is an actor with a random start; an actor's requests follow
 // each other a little later in the schedule. The layout is seeded, so a run
 // is reproducible.
-func mixedRequests(sign signer, prefix string, n int, t trafficMix, limit int, seed uint64) ([]load.Request, error) {
+func Mixed(sign Signer, prefix string, n int, t scenarios.Traffic, limit int, seed uint64) ([]load.Request, error) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	type slot struct {
 		pos        float64
@@ -79,7 +82,7 @@ func mixedRequests(sign signer, prefix string, n int, t trafficMix, limit int, s
 	}
 	retries := int(t.RetrySameKey * float64(n))
 	greedy := int(t.OverLimit * float64(n) / float64(limit+1))
-	bursts := int(t.RateBurst * float64(n) / burstSize)
+	bursts := int(t.RateBurst * float64(n) / BurstSize)
 	for range retries {
 		addActor([]int{0, 0}, 0.01) // the retry follows ~1 % of the run later
 	}
@@ -91,7 +94,7 @@ func mixedRequests(sign signer, prefix string, n int, t trafficMix, limit int, s
 		addActor(keys, 0.005)
 	}
 	for range bursts {
-		keys := make([]int, burstSize)
+		keys := make([]int, BurstSize)
 		for j := range keys {
 			keys[j] = j
 		}

@@ -1,4 +1,4 @@
-package main
+package requests
 
 import (
 	"fmt"
@@ -7,7 +7,7 @@ import (
 )
 
 func TestMixedRequestsActorKeysInOrder(t *testing.T) {
-	reqs, err := mixedRequests(fakeSign, "s", abuseN, abuseMix, abuseLimit, 1)
+	reqs, err := Mixed(fakeSign, "s", abuseN, abuseMix, abuseLimit, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package requests
 
 import (
 	"bytes"
@@ -28,9 +28,9 @@ func TestHonestRequests(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reqs, err := honestRequests(fakeSign, "p", tt.n, tt.qty)
+			reqs, err := Honest(fakeSign, "p", tt.n, tt.qty)
 			if err != nil {
-				t.Fatalf("honestRequests: %v", err)
+				t.Fatalf("Honest: %v", err)
 			}
 			if len(reqs) != tt.n {
 				t.Fatalf("len = %d, want %d", len(reqs), tt.n)
@@ -60,8 +60,8 @@ func TestHonestRequests(t *testing.T) {
 }
 
 func TestHonestRequestsPrefixesDiffer(t *testing.T) {
-	a, _ := honestRequests(fakeSign, "sale-a", 3, 1)
-	b, _ := honestRequests(fakeSign, "sale-b", 3, 1)
+	a, _ := Honest(fakeSign, "sale-a", 3, 1)
+	b, _ := Honest(fakeSign, "sale-b", 3, 1)
 	for i := range a {
 		if a[i].User == b[i].User || a[i].Key == b[i].Key {
 			t.Errorf("req %d: prefixes sale-a and sale-b give the same user %q or key %q", i, a[i].User, a[i].Key)
@@ -76,8 +76,8 @@ func TestRequestsSignerError(t *testing.T) {
 		name string
 		gen  func() ([]load.Request, error)
 	}{
-		{"honest", func() ([]load.Request, error) { return honestRequests(failing, "p", 3, 1) }},
-		{"mixed", func() ([]load.Request, error) { return mixedRequests(failing, "p", 3, trafficMix{Quantity: 1}, 1, 1) }},
+		{"honest", func() ([]load.Request, error) { return Honest(failing, "p", 3, 1) }},
+		{"mixed", func() ([]load.Request, error) { return Mixed(failing, "p", 3, scenarios.Traffic{Quantity: 1}, 1, 1) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,9 +129,9 @@ func describe(reqs []load.Request) layout {
 }
 
 func TestMixedRequestsAbuse(t *testing.T) {
-	reqs, err := mixedRequests(fakeSign, "s", abuseN, abuseMix, abuseLimit, 1)
+	reqs, err := Mixed(fakeSign, "s", abuseN, abuseMix, abuseLimit, 1)
 	if err != nil {
-		t.Fatalf("mixedRequests: %v", err)
+		t.Fatalf("Mixed: %v", err)
 	}
 	if len(reqs) != abuseN {
 		t.Fatalf("len = %d, want %d", len(reqs), abuseN)
@@ -169,16 +169,16 @@ func TestMixedRequestsAbuse(t *testing.T) {
 				retry++
 			case len(idx) == abuseLimit+1 && keys == abuseLimit+1:
 				greedy++
-			case len(idx) == burstSize && keys == burstSize:
+			case len(idx) == BurstSize && keys == BurstSize:
 				burst++
 			default:
 				t.Errorf("user %s: %d requests with %d keys fits no actor kind", u, len(idx), keys)
 			}
 		}
 		// The counts follow from the shares: 0.15·n retries (2 requests
-		// each), 0.15·n/(limit+1) greedy users, 0.10·n/burstSize bursts.
+		// each), 0.15·n/(limit+1) greedy users, 0.10·n/BurstSize bursts.
 		wantRetry, wantGreedy, wantBurst := 3000, 1000, 166
-		wantHonest := abuseN - 2*wantRetry - (abuseLimit+1)*wantGreedy - burstSize*wantBurst
+		wantHonest := abuseN - 2*wantRetry - (abuseLimit+1)*wantGreedy - BurstSize*wantBurst
 		if retry != wantRetry || greedy != wantGreedy || burst != wantBurst || honest != wantHonest {
 			t.Errorf("actors: %d retry, %d greedy, %d burst, %d honest; want %d, %d, %d, %d",
 				retry, greedy, burst, honest, wantRetry, wantGreedy, wantBurst, wantHonest)
@@ -194,7 +194,7 @@ func TestMixedRequestsAbuse(t *testing.T) {
 			}
 		}
 		if greedy == 0 || burst == 0 || honest == 0 {
-			t.Errorf("want users with limit+1 keys (%d), with %d requests (%d) and single-request users (%d)", greedy, burstSize, burst, honest)
+			t.Errorf("want users with limit+1 keys (%d), with %d requests (%d) and single-request users (%d)", greedy, BurstSize, burst, honest)
 		}
 	})
 
@@ -246,9 +246,9 @@ func TestMixedRequestsAbuse(t *testing.T) {
 func TestMixedRequestsSeeded(t *testing.T) {
 	gen := func(seed uint64) []load.Request {
 		t.Helper()
-		reqs, err := mixedRequests(fakeSign, "s", 5000, abuseMix, abuseLimit, seed)
+		reqs, err := Mixed(fakeSign, "s", 5000, abuseMix, abuseLimit, seed)
 		if err != nil {
-			t.Fatalf("mixedRequests: %v", err)
+			t.Fatalf("Mixed: %v", err)
 		}
 		return reqs
 	}
@@ -289,9 +289,9 @@ func TestMixedRequestsZeroShares(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reqs, err := mixedRequests(fakeSign, "s", tt.n, trafficMix{Quantity: tt.qty}, tt.limit, 7)
+			reqs, err := Mixed(fakeSign, "s", tt.n, scenarios.Traffic{Quantity: tt.qty}, tt.limit, 7)
 			if err != nil {
-				t.Fatalf("mixedRequests: %v", err)
+				t.Fatalf("Mixed: %v", err)
 			}
 			if len(reqs) != tt.n {
 				t.Fatalf("len = %d, want %d", len(reqs), tt.n)
@@ -319,9 +319,9 @@ func TestMixedRequestsSignsOncePerUser(t *testing.T) {
 		calls[u]++
 		return fakeSign(u)
 	}
-	reqs, err := mixedRequests(sign, "s", 2000, abuseMix, abuseLimit, 3)
+	reqs, err := Mixed(sign, "s", 2000, abuseMix, abuseLimit, 3)
 	if err != nil {
-		t.Fatalf("mixedRequests: %v", err)
+		t.Fatalf("Mixed: %v", err)
 	}
 	users := map[string]bool{}
 	for _, r := range reqs {

@@ -1,0 +1,58 @@
+package suite
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/report"
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/results"
+)
+
+// Finish writes results.json and report.html to out (default
+// .local/bench/<time>), prints the table, and returns ErrFailed unless every
+// scenario passed.
+func Finish(f *results.File, out string) error {
+	f.FinishedAt = time.Now().UTC()
+	f.Pass = len(f.Scenarios) > 0
+	for _, s := range f.Scenarios {
+		f.Pass = f.Pass && s.Pass
+	}
+	if out == "" {
+		out = filepath.Join(".local", "bench", f.StartedAt.Format("20060102-150405"))
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	if err := results.Write(filepath.Join(out, "results.json"), f); err != nil {
+		return err
+	}
+	if err := report.WriteFile(filepath.Join(out, "report.html"), f); err != nil {
+		return err
+	}
+	pointLatest(out)
+	fmt.Println()
+	report.Table(os.Stdout, f)
+	fmt.Printf("\nresults: %s\nreport:  %s\n", filepath.Join(out, "results.json"), filepath.Join(out, "report.html"))
+	if !f.Pass {
+		fmt.Println("FAIL")
+		return ErrFailed
+	}
+	fmt.Println("PASS")
+	return nil
+}
+
+// pointLatest makes latest, beside out, point at out: .local/bench/latest is
+// always the newest run. A failure only loses the shortcut.
+func pointLatest(out string) {
+	abs, err := filepath.Abs(out)
+	if err != nil {
+		return
+	}
+	latest := filepath.Join(filepath.Dir(abs), "latest")
+	if fi, err := os.Lstat(latest); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		_ = os.Remove(latest)
+	}
+	_ = os.Symlink(filepath.Base(abs), latest)
+}

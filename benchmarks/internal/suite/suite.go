@@ -1,0 +1,227 @@
+// Package suite runs blitzbench's scenarios against the stack: it calibrates
+// the ceiling, warms the stack up, and for every scenario creates a fresh
+// sale, sends the scenario's traffic, waits for the pipeline to drain,
+// verifies I1–I5 and applies the thresholds. The commands (run, gate) are
+// built on its Bench; what they print and write at the end is Finish.
+package suite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/calibrate"
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/load"
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/machine"
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/report"
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/requests"
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/results"
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/verify"
+	"github.com/blitzbuy/blitzbuy/benchmarks/scenarios"
+)
+
+// ErrFailed marks a run that completed but did not pass: the command exits 1
+// without a second error line.
+var ErrFailed = errors.New("failed")
+
+// Settings is the stack blitzbench talks to (read from the environment by
+// the command, which also refuses any API not on this machine).
+type Settings struct {
+	API        *url.URL
+	APIAddr    string
+	Secret     []byte
+	AdminToken string
+	Verify     verify.Config
+}
+
+// Bench is one blitzbench invocation against the stack.
+type Bench struct {
+	st      *Settings
+	check   *verify.Checker
+	sign    requests.Signer
+	ceiling float64
+	scale   float64
+	tty     bool
+	seed    uint64
+	// DrainTimeout bounds the wait for the pipeline to empty after the load.
+	DrainTimeout time.Duration
+	// KeepKeys leaves a verified sale's keys in Redis (see verify.Cleanup).
+	KeepKeys bool
+}
+
+// Load reads the named (or file) scenarios and refuses one that expects an
+// outcome blitzbench does not know.
+func Load(names []string) ([]*scenarios.Scenario, error) {
+	var scs []*scenarios.Scenario
+	for _, n := range names {
+		s, err := scenarios.Load(n)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.Validate(knownOutcome); err != nil {
+			return nil, err
+		}
+		scs = append(scs, s)
+	}
+	return scs, nil
+}
+
+func knownOutcome(s string) bool { _, ok := load.ParseOutcome(s); return ok && s != "not_sent" }
+
+// Start connects the verifier, waits for a quiet pipeline, warms the stack up
+// and calibrates. scale multiplies every stage's duration; command is what
+// results.json records as the invocation.
+func Start(ctx context.Context, st *Settings, command string, scale float64, calib time.Duration) (*Bench, *results.File, error) {
+	check, err := verify.New(ctx, st.Verify)
+	if err != nil {
+		return nil, nil, err
+	}
+	b := &Bench{st: st, check: check, sign: requests.NewSigner(st.Secret, time.Hour), scale: scale, DrainTimeout: 90 * time.Second,
+		tty: term.IsTerminal(int(os.Stderr.Fd())), seed: uint64(time.Now().UnixNano())}
+	f := &results.File{Schema: results.SchemaVersion, Tool: "blitzbench", Command: command,
+		StartedAt: time.Now().UTC(), Machine: machine.Info(), Git: machine.Git()}
+	b.settle(ctx)
+	if err := b.warmUp(ctx); err != nil {
+		check.Close()
+		return nil, nil, err
+	}
+	b.Logf("calibrating: reference server, %d connections, %s", calibrate.Conns, calib)
+	if f.Calibration, err = calibrate.Run(ctx, calib, b.sign); err != nil {
+		check.Close()
+		return nil, nil, err
+	}
+	b.ceiling = f.Calibration.CeilingRPS
+	b.Logf("ceiling %s req/s (p50 %.2f ms, generator CPU %.0f %%)", report.Whole(b.ceiling), f.Calibration.Latency.P50Ms, 100*f.Calibration.GeneratorCPUShare)
+	return b, f, nil
+}
+
+// Close releases the verifier's connections.
+func (b *Bench) Close() { b.check.Close() }
+
+// Ceiling is the calibrated ceiling, in requests per second.
+func (b *Bench) Ceiling() float64 { return b.ceiling }
+
+// Recalibrate measures the ceiling again for d (the gate gives every
+// repetition its own) without logging it.
+func (b *Bench) Recalibrate(ctx context.Context, d time.Duration) error {
+	c, err := calibrate.Run(ctx, d, b.sign)
+	if err != nil {
+		return err
+	}
+	b.ceiling = c.CeilingRPS
+	return nil
+}
+
+// settleTimeout bounds the wait for a quiet pipeline before measuring.
+const settleTimeout = 2 * time.Minute
+
+// settle waits until the writer has caught up with the orders topic: a
+// writer that just started (a fresh group replays the topic from the start)
+// or is still persisting a previous run would otherwise be measured as
+// noise. It gives up after settleTimeout with a warning, not an error.
+func (b *Bench) settle(ctx context.Context) {
+	deadline := time.Now().Add(settleTimeout)
+	for first := true; ; first = false {
+		lag, err := b.check.Lag(ctx)
+		if err == nil && lag == 0 {
+			if !first {
+				b.Logf("the writer has caught up")
+			}
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			b.Logf("warning: the writer has not caught up within %s (lag %d, %v); measuring anyway", settleTimeout, lag, err)
+			return
+		}
+		if first {
+			b.Logf("waiting for the writer to catch up with the orders topic (lag %d, %v)", lag, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// warmUp sends a short ramp of accepted orders (500 → 3,000/s over 4 s) on a
+// throwaway sale before anything is measured, so the first scenario does not
+// pay for a cold stack: Kafka's JIT and page cache, the writer's first
+// batches, PostgreSQL's buffers. It is drained and verified like a run (a
+// broken invariant is an error) but not reported.
+func (b *Bench) warmUp(ctx context.Context) error {
+	s := &scenarios.Scenario{Name: "warm-up", Version: 1, Sale: scenarios.Sale{Stock: 1_000_000, PerUserLimit: 1},
+		Traffic: scenarios.Traffic{Quantity: 1}, Expect: []string{"accepted"}}
+	r, _, err := b.Once(ctx, s, []results.Stage{{FromRPS: 500, ToRPS: 3000, Seconds: 4}})
+	if err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	if len(r.Failures) > 0 {
+		return fmt.Errorf("warm-up: %s", strings.Join(r.Failures, "; "))
+	}
+	b.Logf("warm-up: %s orders at up to 3,000/s, p99 %.1f ms (not reported)", report.Whole(float64(r.Load.Requests)), r.Latency.P99Ms)
+	return nil
+}
+
+// Logf prints one line of progress to stderr.
+func (b *Bench) Logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "blitzbench: "+format+"\n", args...)
+}
+
+// Run runs the scenarios in order and adds their results to f.
+func (b *Bench) Run(ctx context.Context, scs []*scenarios.Scenario, f *results.File) error {
+	for _, s := range scs {
+		r, err := b.Scenario(ctx, s)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.Name, err)
+		}
+		f.Scenarios = append(f.Scenarios, *r)
+	}
+	return nil
+}
+
+// Scenario runs one scenario: a load profile, or the max search.
+func (b *Bench) Scenario(ctx context.Context, s *scenarios.Scenario) (*results.Scenario, error) {
+	if s.Search != nil {
+		return b.search(ctx, s)
+	}
+	stages := s.Stages()
+	for i := range stages {
+		stages[i].Seconds *= b.scale
+	}
+	b.Logf("%s v%d: %s", s.Name, s.Version, s.Description)
+	r, _, err := b.Once(ctx, s, stages)
+	if err != nil {
+		return nil, err
+	}
+	if err := Judge(r, s.Thresholds); err != nil {
+		return nil, err
+	}
+	b.Logf("%s: %s", s.Name, verdict(r))
+	return r, nil
+}
+
+func verdict(r *results.Scenario) string {
+	if r.Pass {
+		return "PASS"
+	}
+	return "FAIL: " + strings.Join(r.Failures, "; ")
+}
+
+// Judge applies thresholds and sets Pass.
+func Judge(r *results.Scenario, exprs []string) error {
+	ths, err := results.EvaluateThresholds(r, exprs)
+	if err != nil {
+		return err
+	}
+	r.Thresholds = ths
+	for _, t := range ths {
+		if !t.Pass {
+			r.Failures = append(r.Failures, fmt.Sprintf("threshold %s: got %g", t.Expr, t.Actual))
+		}
+	}
+	r.Pass = len(r.Failures) == 0
+	return nil
+}
