@@ -1,0 +1,87 @@
+package reservation
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/order"
+)
+
+// reserve.lua's replies, parsed without Redis: each shape the script can
+// answer, and the ones it must never answer.
+func TestParseReserve(t *testing.T) {
+	req := order.Request{SaleID: "s", UserID: "u", IdempotencyKey: "k", Quantity: 2}
+	tests := []struct {
+		name         string
+		reply        []string
+		wantErr      error
+		wantInfra    bool
+		wantReplayed bool
+		wantReject   error
+		wantOrderID  string
+	}{
+		{name: "accepted", reply: []string{"new", "accepted", "s.id", "2", "1700000000000"}, wantOrderID: "s.id"},
+		{name: "replayed acceptance", reply: []string{"replay", "accepted", "s.id", "2", "1700000000000"}, wantReplayed: true, wantOrderID: "s.id"},
+		{name: "sold out", reply: []string{"new", "sold_out", "", "2", ""}, wantReject: order.ErrSoldOut},
+		{name: "limit", reply: []string{"new", "limit", "", "2", ""}, wantReject: order.ErrPurchaseLimit},
+		{name: "not active", reply: []string{"new", "not_active", "", "2", ""}, wantReject: order.ErrSaleNotActive},
+		{name: "replayed sold out", reply: []string{"replay", "sold_out", "", "2", ""}, wantReplayed: true, wantReject: order.ErrSoldOut},
+		{name: "key reused", reply: []string{"reused"}, wantErr: order.ErrIdempotencyKeyReused},
+		{name: "unknown sale", reply: []string{"not_found"}, wantErr: order.ErrNotFound},
+		{name: "unknown verb", reply: []string{"maybe"}, wantInfra: true},
+		{name: "short reply", reply: []string{"new", "accepted"}, wantInfra: true},
+		{name: "unknown outcome", reply: []string{"new", "rate_limited", "", "2", ""}, wantInfra: true},
+		{name: "bad time", reply: []string{"new", "accepted", "s.id", "2", "soon"}, wantInfra: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := parseReserve(tc.reply, req)
+			switch {
+			case tc.wantInfra:
+				if err == nil || order.CodeOf(err) != order.CodeInternal {
+					t.Fatalf("err = %v, want a non-domain error", err)
+				}
+				return
+			case tc.wantErr != nil:
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tc.wantErr)
+				}
+				return
+			case err != nil:
+				t.Fatalf("err = %v", err)
+			}
+			if res.Replayed != tc.wantReplayed || !errors.Is(res.Err, tc.wantReject) || (tc.wantReject == nil && res.Err != nil) {
+				t.Errorf("got replayed=%v err=%v, want replayed=%v err=%v", res.Replayed, res.Err, tc.wantReplayed, tc.wantReject)
+			}
+			if res.Order.ID != tc.wantOrderID {
+				t.Errorf("order id %q, want %q", res.Order.ID, tc.wantOrderID)
+			}
+			if tc.wantOrderID != "" {
+				want := order.Order{ID: tc.wantOrderID, SaleID: "s", UserID: "u", Quantity: 2, Status: order.StatusPending,
+					IdempotencyKey: "k", ReservedAt: time.UnixMilli(1700000000000).UTC()}
+				if res.Order != want {
+					t.Errorf("order = %+v, want %+v", res.Order, want)
+				}
+			}
+		})
+	}
+}
+
+func TestBySaleChunks(t *testing.T) {
+	var refs []order.Ref
+	for i := 0; i < maxPerCall+3; i++ {
+		refs = append(refs, order.Ref{SaleID: "a", OrderID: "x"})
+	}
+	refs = append(refs, order.Ref{SaleID: "b", OrderID: "y"})
+	groups := bySale(refs)
+	if len(groups) != 3 {
+		t.Fatalf("%d groups, want 3 (a: %d + 3, b: 1)", len(groups), maxPerCall)
+	}
+	if len(groups[0]) != maxPerCall || len(groups[1]) != 3 || len(groups[2]) != 1 {
+		t.Errorf("group sizes %d %d %d, want %d 3 1", len(groups[0]), len(groups[1]), len(groups[2]), maxPerCall)
+	}
+	if refs[groups[2][0]].SaleID != "b" {
+		t.Errorf("last group is of sale %q, want b", refs[groups[2][0]].SaleID)
+	}
+}
