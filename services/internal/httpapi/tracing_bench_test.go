@@ -27,6 +27,7 @@ import (
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
 	"github.com/blitzbuy/blitzbuy/services/internal/telemetry"
+	"github.com/blitzbuy/blitzbuy/testkit"
 )
 
 // BenchmarkTracingOverhead measures order throughput (concurrent, in process,
@@ -82,13 +83,13 @@ func benchThroughput(b *testing.B, env stacktest.Env, tp trace.TracerProvider) {
 		b.Fatal(err)
 	}
 	defer prod.Close(context.Background())
-	secret, admin := randHex(32), randHex(16)
+	secret, admin := testkit.RandHex(32), testkit.RandHex(16)
 	auth, _ := httpapi.NewAuthenticator(secret, admin)
 	handler := httpapi.New(httpapi.Deps{Reserver: store, Publisher: prod, Auth: auth,
 		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Middleware: []func(http.Handler) http.Handler{telemetry.ServerSpans}}, httpapi.Options{}).Handler()
 
-	sale := fmt.Sprintf("trace-bench-%s", randHex(4))
+	sale := fmt.Sprintf("trace-bench-%s", testkit.RandHex(4))
 	if _, err := store.UpsertSale(context.Background(), reservation.SaleSpec{ID: sale, Name: "bench", Stock: 1_000_000_000,
 		PerUserLimit: 1, StartsAt: time.Now().Add(-time.Minute)}); err != nil {
 		b.Fatal(err)
