@@ -17,6 +17,7 @@ COPY services/go.mod services/go.sum services/
 COPY benchmarks/go.* benchmarks/
 COPY observability/go.* observability/
 COPY tools/go.* tools/
+COPY testkit/go.* testkit/
 COPY services/ services/
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \

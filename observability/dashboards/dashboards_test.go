@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/blitzbuy/blitzbuy/testkit/promtool"
 )
 
 // committedDir is where Grafana provisions the dashboards from (compose
@@ -262,7 +264,7 @@ func TestLatencyPanelsShowExemplars(t *testing.T) {
 // parser of the Prometheus the stack runs), as recording rules, so a syntax
 // error fails here rather than as an empty panel during a sale.
 func TestQueriesParse(t *testing.T) {
-	promtool := lookPromtool(t)
+	tool := promtool.Path(t)
 	_, boards := rendered(t)
 	// Grafana's range variables, with values of the right kind for the parser.
 	vars := strings.NewReplacer("$__rate_interval", "1m", "$__interval", "1m", "$__range", "1h")
@@ -282,19 +284,10 @@ func TestQueriesParse(t *testing.T) {
 	if err := os.WriteFile(path, []byte(rules.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(promtool, "check", "rules", path).CombinedOutput()
+	out, err := exec.Command(tool, "check", "rules", path).CombinedOutput()
 	if err != nil {
 		t.Fatalf("promtool check rules on the dashboard queries: %v\n%s\nqueries:\n%s", err, out, rules.String())
 	}
-}
-
-func lookPromtool(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatalf("promtool not found in PATH (%v): install it with `apt-get install prometheus` (Debian ships promtool in that package; `go tool task up` installs it)", err)
-	}
-	return path
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/blitzbuy/blitzbuy/testkit/promtool"
 )
 
 // Paths relative to this package. The rule glob is the one both Prometheus
@@ -23,18 +25,6 @@ var (
 )
 
 const runbookPrefix = "docs/observability.md#"
-
-// promtool returns the path of promtool or fails: these tests are the only
-// check of the rules Prometheus loads, so a missing tool must not pass
-// silently.
-func promtool(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatalf("promtool not found in PATH (%v): install it with `apt-get install prometheus` (Debian ships promtool in that package; `go tool task up` installs it)", err)
-	}
-	return path
-}
 
 func glob(t *testing.T, pattern string) []string {
 	t.Helper()
@@ -58,21 +48,21 @@ func run(t *testing.T, name string, args ...string) {
 }
 
 func TestRuleFilesPassPromtoolCheck(t *testing.T) {
-	tool := promtool(t)
+	tool := promtool.Path(t)
 	run(t, tool, append([]string{"check", "rules"}, glob(t, ruleGlob)...)...)
 }
 
 // Both Prometheus configurations (the local stack's and docker-compose's)
 // must load, rule files included.
 func TestPrometheusConfigsPassPromtoolCheck(t *testing.T) {
-	tool := promtool(t)
+	tool := promtool.Path(t)
 	for _, cfg := range glob(t, filepath.Join(filepath.Dir(filepath.Dir(ruleGlob)), "prometheus*.yml")) {
 		run(t, tool, "check", "config", cfg)
 	}
 }
 
 func TestRulesPassTheirUnitTests(t *testing.T) {
-	tool := promtool(t)
+	tool := promtool.Path(t)
 	run(t, tool, append([]string{"test", "rules"}, glob(t, testGlob)...)...)
 }
 

@@ -3,8 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,15 +10,15 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
 	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
+	"github.com/blitzbuy/blitzbuy/testkit"
+	"github.com/blitzbuy/blitzbuy/testkit/proc"
 )
 
 // Ports of the instances this test starts; observability/prometheus/prometheus.yml
@@ -35,12 +33,6 @@ type system struct {
 	api    string
 	secret string
 	admin  string
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // startSystem builds and starts order-writer and order-api, exporting
@@ -63,19 +55,10 @@ func startSystem(t *testing.T) *system {
 	}
 	bin := t.TempDir()
 	for _, c := range []string{"orderapi", "orderwriter"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, c), "./services/cmd/"+c)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", c, err, out)
-		}
+		proc.Build(t, root, filepath.Join(bin, c), "./services/cmd/"+c)
 	}
-	s := &system{env: env, secret: randHex(32), admin: randHex(16)}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpAddr := ln.Addr().String()
-	ln.Close()
+	s := &system{env: env, secret: testkit.RandHex(32), admin: testkit.RandHex(16)}
+	httpAddr := proc.FreeAddr(t)
 	s.api = "http://" + httpAddr
 
 	common := []string{
@@ -84,15 +67,15 @@ func startSystem(t *testing.T) *system {
 		"OTEL_EXPORTER_OTLP_ENDPOINT=" + otlpEndpoint(env), "OTEL_TRACES_SAMPLER=parentbased_always_on",
 		"OTEL_BSP_SCHEDULE_DELAY=200",
 	}
-	start(t, filepath.Join(bin, "orderwriter"), append(common, "BLITZBUY_METRICS_ADDR="+writerMetricsAddr,
-		"BLITZBUY_WRITER_GROUP=order-writer-e2e", "OTEL_SERVICE_NAME=order-writer"))
-	start(t, filepath.Join(bin, "orderapi"), append(common, "BLITZBUY_HTTP_ADDR="+httpAddr, "BLITZBUY_METRICS_ADDR="+apiMetricsAddr,
+	proc.Start(t, filepath.Join(bin, "orderwriter"), append(common, "BLITZBUY_METRICS_ADDR="+writerMetricsAddr,
+		"BLITZBUY_WRITER_GROUP=order-writer-e2e", "OTEL_SERVICE_NAME=order-writer")...)
+	proc.Start(t, filepath.Join(bin, "orderapi"), append(common, "BLITZBUY_HTTP_ADDR="+httpAddr, "BLITZBUY_METRICS_ADDR="+apiMetricsAddr,
 		"BLITZBUY_JWT_SECRET="+s.secret, "BLITZBUY_ADMIN_TOKEN="+s.admin, "BLITZBUY_RATE_LIMIT=0", "OTEL_SERVICE_NAME=order-api",
 		// Other packages' tests run beside this one on the same Redis; their
 		// deliberately stranded orders are not this relay's to publish.
-		"BLITZBUY_RELAY_THRESHOLD=10m"))
-	waitHTTP(t, s.api+"/readyz", 30*time.Second)
-	waitHTTP(t, "http://"+writerMetricsAddr+"/readyz", 60*time.Second)
+		"BLITZBUY_RELAY_THRESHOLD=10m")...)
+	proc.WaitReady(t, s.api+"/readyz", 30*time.Second)
+	proc.WaitReady(t, "http://"+writerMetricsAddr+"/readyz", 60*time.Second)
 	return s
 }
 
@@ -101,52 +84,6 @@ func otlpEndpoint(env stacktest.Env) string {
 		return v
 	}
 	return "http://127.0.0.1:4318"
-}
-
-func start(t *testing.T, bin string, env []string) {
-	t.Helper()
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), env...)
-	logf, err := os.Create(filepath.Join(t.TempDir(), filepath.Base(bin)+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("%s log:\n%s", filepath.Base(bin), b)
-		}
-	})
-}
-
-func waitHTTP(t *testing.T, u string, d time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		resp, err := http.Get(u)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after %s (last error %v)", u, d, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 func (s *system) call(t *testing.T, method, path, bearer string, headers map[string]string, body any) (*http.Response, []byte) {
@@ -175,7 +112,7 @@ func (s *system) call(t *testing.T, method, path, bearer string, headers map[str
 
 func (s *system) newSale(t *testing.T, stock int) string {
 	t.Helper()
-	id := "e2e-" + randHex(4)
+	id := "e2e-" + testkit.RandHex(4)
 	resp, body := s.call(t, "PUT", "/v1/admin/sales/"+id, s.admin, nil, map[string]any{"name": "e2e", "stock": stock, "per_user_limit": 1})
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create sale: %d %s", resp.StatusCode, body)

@@ -21,6 +21,8 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/blitzbuy/blitzbuy/testkit/localenv"
 )
 
 // composeFile is the file under test, relative to the repository root.
@@ -80,25 +82,6 @@ type grafanaDashboards struct {
 	} `yaml:"providers"`
 }
 
-// repoRoot walks up from the test's directory to the directory holding go.work.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.work above the test directory")
-		}
-		dir = parent
-	}
-}
-
 // loadProject loads the compose file the way `docker compose` does
 // (interpolation, normalization, consistency checks, resolved paths), with an
 // environment made of env only: neither the OS environment nor a .env file
@@ -127,7 +110,7 @@ func loadProject(root string, env map[string]string) (*types.Project, error) {
 // mounts (found through the bind mounts, so a wrong mount fails here too).
 func loadStack(t testing.TB) *stack {
 	t.Helper()
-	root := repoRoot(t)
+	root := localenv.Root(t)
 	p, err := loadProject(root, secrets)
 	if err != nil {
 		t.Fatalf("loading %s: %v", composeFile, err)
@@ -711,7 +694,7 @@ func checkGoServiceHealthchecks(s *stack) []string {
 // TestComposeRequiresSecrets: each secret is a required variable, so compose
 // refuses to start without it instead of running with an empty password.
 func TestComposeRequiresSecrets(t *testing.T) {
-	root := repoRoot(t)
+	root := localenv.Root(t)
 	for name := range secrets {
 		t.Run(name, func(t *testing.T) {
 			env := merge(secrets, nil)

@@ -3,24 +3,21 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/results"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/verify"
+	"github.com/blitzbuy/blitzbuy/testkit"
+	"github.com/blitzbuy/blitzbuy/testkit/localenv"
+	"github.com/blitzbuy/blitzbuy/testkit/proc"
 )
 
 // TestVerifierCatchesOversell proves the harness can fail: order-api built
@@ -32,27 +29,28 @@ import (
 // It loads the shared stack hard for a few seconds, so it runs in
 // `go tool task test:load`, serially, never beside other tests.
 func TestVerifierCatchesOversell(t *testing.T) {
-	root := repoRoot(t)
-	env := stackEnv(t, root)
+	root := localenv.Root(t)
+	stack := localenv.Stack(t, root)
+	env := localenv.Environ(stack)
 	bin := t.TempDir()
-	build(t, root, filepath.Join(bin, "blitzbench"), "./benchmarks/cmd/blitzbench")
-	build(t, root, filepath.Join(bin, "orderwriter"), "./services/cmd/orderwriter")
-	build(t, root, filepath.Join(bin, "orderapi"), "./services/cmd/orderapi")
-	build(t, root, filepath.Join(bin, "orderapi-broken"), "./services/cmd/orderapi", "-tags", "brokenreserve")
+	proc.Build(t, root, filepath.Join(bin, "blitzbench"), "./benchmarks/cmd/blitzbench")
+	proc.Build(t, root, filepath.Join(bin, "orderwriter"), "./services/cmd/orderwriter")
+	proc.Build(t, root, filepath.Join(bin, "orderapi"), "./services/cmd/orderapi")
+	proc.Build(t, root, filepath.Join(bin, "orderapi-broken"), "./services/cmd/orderapi", "-tags", "brokenreserve")
 
-	secret, admin := randHex(t, 32), randHex(t, 16)
+	secret, admin := testkit.RandHex(32), testkit.RandHex(16)
 	group := "order-writer-bench-verifier"
 	common := append(env, "BLITZBUY_LOG_LEVEL=warn", "OTEL_TRACES_SAMPLER=always_off", "BLITZBUY_METRICS_ADDR=127.0.0.1:0")
-	startProc(t, filepath.Join(bin, "orderwriter"), append(common, "BLITZBUY_WRITER_GROUP="+group))
+	proc.Start(t, filepath.Join(bin, "orderwriter"), append(common, "BLITZBUY_WRITER_GROUP="+group)...)
 
 	run := func(api string) (*results.File, string, error) {
-		addr := freeAddr(t)
-		stopAPI := startProc(t, filepath.Join(bin, api), append(common, "BLITZBUY_HTTP_ADDR="+addr,
+		addr := proc.FreeAddr(t)
+		apiProc := proc.Start(t, filepath.Join(bin, api), append(common, "BLITZBUY_HTTP_ADDR="+addr,
 			"BLITZBUY_JWT_SECRET="+secret, "BLITZBUY_ADMIN_TOKEN="+admin, "BLITZBUY_RATE_LIMIT=0",
 			// Other tests' deliberately stranded orders are not this relay's to publish.
-			"BLITZBUY_RELAY_THRESHOLD=10m"))
-		defer stopAPI()
-		waitReady(t, "http://"+addr+"/readyz")
+			"BLITZBUY_RELAY_THRESHOLD=10m")...)
+		defer apiProc.Stop()
+		proc.WaitReady(t, "http://"+addr+"/readyz", 30*time.Second)
 		out := t.TempDir()
 		cmd := exec.Command(filepath.Join(bin, "blitzbench"), "run", "--calibrate-seconds", "0.5", "--drain-timeout", "60s",
 			"--out", out, filepath.Join(root, "benchmarks/cmd/blitzbench/testdata/oversell.yaml"))
@@ -103,7 +101,7 @@ func TestVerifierCatchesOversell(t *testing.T) {
 		}
 		// The run removed its sale from Redis (verify.Cleanup names the keys
 		// the way the services lay them out: a layout change leaks here).
-		check, err := verify.New(context.Background(), verifyConfig(env))
+		check, err := verify.New(context.Background(), verifyConfig(stack))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,16 +116,10 @@ func TestVerifierCatchesOversell(t *testing.T) {
 	})
 }
 
-// verifyConfig reads the stack's KEY=VALUE pairs into a verify.Config.
-func verifyConfig(env []string) verify.Config {
-	m := map[string]string{}
-	for _, kv := range env {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			m[k] = v
-		}
-	}
-	return verify.Config{PostgresURL: m["BLITZBUY_POSTGRES_URL"], RedisAddr: m["BLITZBUY_REDIS_ADDR"],
-		Brokers: strings.Split(m["BLITZBUY_KAFKA_BROKERS"], ","), Group: "order-writer", Topic: "orders"}
+// verifyConfig is a verify.Config for the stack's settings.
+func verifyConfig(stack map[string]string) verify.Config {
+	return verify.Config{PostgresURL: stack["BLITZBUY_POSTGRES_URL"], RedisAddr: stack["BLITZBUY_REDIS_ADDR"],
+		Brokers: strings.Split(stack["BLITZBUY_KAFKA_BROKERS"], ","), Group: "order-writer", Topic: "orders"}
 }
 
 func invariant(t *testing.T, f *results.File, id string) results.Invariant {
@@ -142,111 +134,4 @@ func invariant(t *testing.T, f *results.File, id string) results.Invariant {
 	}
 	t.Fatalf("no %s in results.json: %+v", id, f.Scenarios[0].Invariants)
 	return results.Invariant{}
-}
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOWORK").Output()
-	if err != nil || strings.TrimSpace(string(out)) == "" || strings.TrimSpace(string(out)) == "off" {
-		t.Fatalf("go env GOWORK = %q, %v: run from the repository", out, err)
-	}
-	return filepath.Dir(strings.TrimSpace(string(out)))
-}
-
-// stackEnv is the stack's settings (.local/stack.env, written by
-// `go tool task up`) as KEY=VALUE pairs. No stack is a failure, not a skip.
-func stackEnv(t *testing.T, root string) []string {
-	t.Helper()
-	f, err := os.Open(filepath.Join(root, ".local", "stack.env"))
-	if err != nil {
-		t.Fatalf("the stack is not up (run `go tool task up`): %v", err)
-	}
-	defer f.Close()
-	var env []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if kv, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "export "); ok {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-func build(t *testing.T, root, out, pkg string, flags ...string) {
-	t.Helper()
-	cmd := exec.Command("go", append(append([]string{"build"}, flags...), "-o", out, pkg)...)
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s %v: %v\n%s", pkg, flags, err, b)
-	}
-}
-
-// start runs a service binary until the test ends (or stop is called).
-func startProc(t *testing.T, bin string, env []string) (stop func()) {
-	t.Helper()
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), env...)
-	logf, err := os.Create(filepath.Join(t.TempDir(), filepath.Base(bin)+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("%s log:\n%s", filepath.Base(bin), b)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
-func waitReady(t *testing.T, url string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s not ready within 30 s", url)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func randHex(t *testing.T, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
 }

@@ -2,15 +2,14 @@
 // reading PostgreSQL (the durable ledger), Redis (the hot ledger) and Kafka
 // (the writer's consumer lag) directly, and comparing them with the answers
 // the API gave. It first waits for the pipeline to drain. It knows the
-// storage layout the services document (reserve.lua's key list, the orders
-// and sale_totals tables) but imports nothing of theirs: it checks the
-// system from outside.
+// storage layout the services document (the Redis keys through
+// testkit/ledgerkeys, which reservation's tests hold to its own key
+// functions; the orders and sale_totals tables) but imports nothing of
+// theirs: it checks the system from outside.
 package verify
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/load"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/results"
+	"github.com/blitzbuy/blitzbuy/testkit/ledgerkeys"
 )
 
 // Config says where the stack is.
@@ -79,8 +79,6 @@ type Sale struct {
 	Stock, Limit int64
 }
 
-func tag(sale string) string { return "{sale:" + sale + "}" }
-
 // Persisted is the number of the sale's orders and units in PostgreSQL, from
 // the writer's running totals (one row, cheap enough to poll every second).
 func (c *Checker) Persisted(ctx context.Context, sale string) (orders, units int64, err error) {
@@ -107,7 +105,7 @@ func (c *Checker) Lag(ctx context.Context) (int64, error) {
 // Pending is the number of the sale's reservations in the outbox (answered
 // or being answered, not yet acknowledged by Kafka or re-published).
 func (c *Checker) Pending(ctx context.Context, sale string) (int64, error) {
-	return c.rdb.Do(ctx, c.rdb.B().Zcard().Key(tag(sale)+":pending").Build()).AsInt64()
+	return c.rdb.Do(ctx, c.rdb.B().Zcard().Key(ledgerkeys.Pending(sale)).Build()).AsInt64()
 }
 
 // Drain waits until the outbox is empty, the writer's lag is 0 and at least
@@ -188,7 +186,7 @@ func (c *Checker) Check(ctx context.Context, sale Sale, reqs []load.Request, res
 		return nil, err
 	}
 	// Redis: what is left, and what is still in the outbox.
-	remaining, err := c.rdb.Do(ctx, c.rdb.B().Hget().Key(tag(sale.ID)).Field("remaining").Build()).AsInt64()
+	remaining, err := c.rdb.Do(ctx, c.rdb.B().Hget().Key(ledgerkeys.Sale(sale.ID)).Field("remaining").Build()).AsInt64()
 	if err != nil {
 		return nil, fmt.Errorf("verify: read remaining: %w", err)
 	}
@@ -432,12 +430,11 @@ func less[K interface{ ~string | ~[2]string }](a, b K) bool {
 // keeps the orders (the durable ledger). Keys are named, not scanned, so the
 // cost is one UNLINK per batch of keys whatever else Redis holds.
 //
-// It names keys the way services/internal/reservation does (idemKey,
-// orderKey); TestVerifierCatchesOversell checks that nothing of a cleaned
-// sale is left, so a change of layout fails a test instead of leaking.
+// It names keys through testkit/ledgerkeys, which reservation's
+// TestKeysMatchLedgerkeys holds to the services' layout, and
+// TestVerifierCatchesOversell checks that nothing of a cleaned sale is left.
 func (c *Checker) Cleanup(ctx context.Context, sale string, reqs []load.Request, res []load.Result) error {
-	t := tag(sale)
-	keys := []string{t, t + ":users", t + ":pending"}
+	keys := []string{ledgerkeys.Sale(sale), ledgerkeys.Users(sale), ledgerkeys.Pending(sale)}
 	seen := map[[2]string]bool{}
 	for i := range res {
 		if res[i].Outcome == load.NotSent {
@@ -446,10 +443,10 @@ func (c *Checker) Cleanup(ctx context.Context, sale string, reqs []load.Request,
 		k := [2]string{reqs[i].User, reqs[i].Key}
 		if !seen[k] {
 			seen[k] = true
-			keys = append(keys, idemKey(sale, k[0], k[1]))
+			keys = append(keys, ledgerkeys.Idem(sale, k[0], k[1]))
 		}
 		if res[i].OrderID != "" {
-			keys = append(keys, t+":order:"+res[i].OrderID)
+			keys = append(keys, ledgerkeys.Order(sale, res[i].OrderID))
 		}
 	}
 	for len(keys) > 0 {
@@ -459,7 +456,7 @@ func (c *Checker) Cleanup(ctx context.Context, sale string, reqs []load.Request,
 		}
 		keys = keys[n:]
 	}
-	return c.rdb.Do(ctx, c.rdb.B().Srem().Key("blitzbuy:sales").Member(sale).Build()).Error()
+	return c.rdb.Do(ctx, c.rdb.B().Srem().Key(ledgerkeys.SalesIndex).Member(sale).Build()).Error()
 }
 
 // Leftovers lists up to 10 keys still under the sale's hash tag (a SCAN of
@@ -468,7 +465,7 @@ func (c *Checker) Leftovers(ctx context.Context, sale string) ([]string, error) 
 	var left []string
 	var cursor uint64
 	for {
-		e, err := c.rdb.Do(ctx, c.rdb.B().Scan().Cursor(cursor).Match(tag(sale)+"*").Count(10000).Build()).AsScanEntry()
+		e, err := c.rdb.Do(ctx, c.rdb.B().Scan().Cursor(cursor).Match(ledgerkeys.Pattern(sale)).Count(10000).Build()).AsScanEntry()
 		if err != nil {
 			return nil, err
 		}
@@ -477,14 +474,4 @@ func (c *Checker) Leftovers(ctx context.Context, sale string) ([]string, error) 
 			return left, nil
 		}
 	}
-}
-
-// idemKey is reservation.idemKey: the (user, key) pair hashed under the
-// sale's tag.
-func idemKey(sale, user, key string) string {
-	h := sha256.New()
-	h.Write([]byte(user))
-	h.Write([]byte{0})
-	h.Write([]byte(key))
-	return tag(sale) + ":idem:" + hex.EncodeToString(h.Sum(nil)[:20])
 }

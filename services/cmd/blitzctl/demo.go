@@ -14,9 +14,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
+	"github.com/blitzbuy/blitzbuy/services/internal/pgstore"
 )
 
 // demo runs a short, real flash sale: it creates a sale through the admin
@@ -254,15 +255,16 @@ func call(c *http.Client, method, url, bearer string, headers map[string]string,
 func waitPersisted(url, sale string, accepted, remaining, stock int64) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
+	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
-	defer conn.Close(context.Background())
+	defer pool.Close()
+	store := pgstore.New(pool)
 	t0 := time.Now()
 	var rows, units int64
 	for {
-		err := conn.QueryRow(ctx, `SELECT count(*), coalesce(sum(quantity), 0) FROM orders WHERE sale_id = $1 AND status = 'confirmed'`, sale).Scan(&rows, &units)
+		rows, units, err = store.Persisted(ctx, sale)
 		if err != nil {
 			return fmt.Errorf("postgres: %w", err)
 		}

@@ -2,13 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -23,6 +18,9 @@ import (
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
+	"github.com/blitzbuy/blitzbuy/testkit"
+	"github.com/blitzbuy/blitzbuy/testkit/ledgerkeys"
+	"github.com/blitzbuy/blitzbuy/testkit/proc"
 )
 
 // The drill for the outbox: order-api is SIGKILLed between reserving an
@@ -33,7 +31,7 @@ import (
 // replica must shut down gracefully on SIGTERM.
 func TestCrashBetweenReserveAndAckIsRelayed(t *testing.T) {
 	env := stacktest.Load(t)
-	bin := buildOrderAPI(t)
+	bin := proc.Build(t, ".", filepath.Join(t.TempDir(), "orderapi"), ".", "-tags", "crashdrill")
 	// The drill uses its own Redis database: replica B's relay publishes every
 	// stranded order it finds, and other packages' tests run beside this one.
 	const redisDB = 1
@@ -47,14 +45,14 @@ func TestCrashBetweenReserveAndAckIsRelayed(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	sale := "crash-" + randHex(4)
+	sale := "crash-" + testkit.RandHex(4)
 	if _, err := store.UpsertSale(ctx, order.SaleSpec{ID: sale, Name: "crash drill", Stock: 10, PerUserLimit: 1,
 		StartsAt: time.Now().Add(-time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	defer rdb.Do(ctx, rdb.B().Srem().Key("blitzbuy:sales").Member(sale).Build())
+	defer rdb.Do(ctx, rdb.B().Srem().Key(ledgerkeys.SalesIndex).Member(sale).Build())
 	tail := stacktest.NewTail(t, env, "orders")
-	secret, admin := randHex(32), randHex(16)
+	secret, admin := testkit.RandHex(32), testkit.RandHex(16)
 
 	// Replica A dies right after its first reservation.
 	a := startAPI(t, bin, env, secret, admin, "BLITZBUY_TEST_CRASH_AFTER_RESERVE=true")
@@ -66,7 +64,7 @@ func TestCrashBetweenReserveAndAckIsRelayed(t *testing.T) {
 		resp.Body.Close()
 		t.Fatalf("order answered %d; the process should have died before answering", resp.StatusCode)
 	}
-	err = a.wait(10 * time.Second)
+	err = a.Wait(10 * time.Second)
 	var exitErr *exec.ExitError
 	if !errors.As(err, &exitErr) || exitErr.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("replica A ended with %v, want death by SIGKILL", err)
@@ -111,95 +109,29 @@ func TestCrashBetweenReserveAndAckIsRelayed(t *testing.T) {
 	}
 
 	// Graceful shutdown: SIGTERM drains and exits 0.
-	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := b.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.wait(20 * time.Second); err != nil {
+	if err := b.Wait(20 * time.Second); err != nil {
 		t.Errorf("replica B after SIGTERM: %v, want a clean exit", err)
 	}
 }
 
 type apiProc struct {
-	cmd  *exec.Cmd
-	url  string
-	done chan error
-}
-
-func (p *apiProc) wait(d time.Duration) error {
-	select {
-	case err := <-p.done:
-		return err
-	case <-time.After(d):
-		_ = p.cmd.Process.Kill()
-		return fmt.Errorf("did not exit within %s", d)
-	}
+	*proc.Process
+	url string
 }
 
 func startAPI(t *testing.T, bin string, env stacktest.Env, secret, admin string, extra ...string) *apiProc {
 	t.Helper()
-	httpAddr, metricsAddr := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(),
-		"BLITZBUY_HTTP_ADDR="+httpAddr, "BLITZBUY_METRICS_ADDR="+metricsAddr,
-		"BLITZBUY_REDIS_ADDR="+env.RedisAddr, "BLITZBUY_REDIS_DB=1", "BLITZBUY_KAFKA_BROKERS="+strings.Join(env.KafkaBrokers, ","),
-		"BLITZBUY_JWT_SECRET="+secret, "BLITZBUY_ADMIN_TOKEN="+admin, "BLITZBUY_LOG_LEVEL=warn",
-		"OTEL_EXPORTER_OTLP_ENDPOINT=", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=")
-	cmd.Env = append(cmd.Env, extra...)
-	logf, err := os.Create(filepath.Join(t.TempDir(), "orderapi.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &apiProc{cmd: cmd, url: "http://" + httpAddr, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("order-api log:\n%s", b)
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(p.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("order-api not ready at %s: %v", p.url, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func buildOrderAPI(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "orderapi")
-	out, err := exec.Command("go", "build", "-tags", "crashdrill", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	httpAddr, metricsAddr := proc.FreeAddr(t), proc.FreeAddr(t)
+	p := proc.Start(t, bin, append([]string{
+		"BLITZBUY_HTTP_ADDR=" + httpAddr, "BLITZBUY_METRICS_ADDR=" + metricsAddr,
+		"BLITZBUY_REDIS_ADDR=" + env.RedisAddr, "BLITZBUY_REDIS_DB=1", "BLITZBUY_KAFKA_BROKERS=" + strings.Join(env.KafkaBrokers, ","),
+		"BLITZBUY_JWT_SECRET=" + secret, "BLITZBUY_ADMIN_TOKEN=" + admin, "BLITZBUY_LOG_LEVEL=warn",
+		"OTEL_EXPORTER_OTLP_ENDPOINT=", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=",
+	}, extra...)...)
+	a := &apiProc{Process: p, url: "http://" + httpAddr}
+	proc.WaitReady(t, a.url+"/readyz", 20*time.Second)
+	return a
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/blitzbuy/blitzbuy/services/internal/checkout"
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
+	"github.com/blitzbuy/blitzbuy/testkit"
 )
 
 // traceresponse is W3C's form with a non-zero trace id (an all-zero id would
@@ -27,7 +28,7 @@ func validTraceresponse(v string) bool {
 
 func TestContractAdminSales(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
-	id := "adm-" + randHex(4)
+	id := "adm-" + testkit.RandHex(4)
 	t.Cleanup(func() { h.deleteSale(id) })
 	body := map[string]any{"name": "Phone", "stock": 10, "per_user_limit": 2}
 
@@ -135,7 +136,7 @@ func TestContractGetSale(t *testing.T) {
 			}
 		})
 	}
-	r := h.do("GET", "/v1/sales/no-such-sale-"+randHex(4), "", nil, nil)
+	r := h.do("GET", "/v1/sales/no-such-sale-"+testkit.RandHex(4), "", nil, nil)
 	if r.Status != http.StatusNotFound || r.problem(t).Code != order.CodeNotFound {
 		t.Errorf("unknown sale: %d %s, want 404 not_found", r.Status, r.Body)
 	}
@@ -226,7 +227,7 @@ func TestContractPlaceOrder(t *testing.T) {
 	})
 
 	t.Run("unknown sale", func(t *testing.T) {
-		x := h.placeOrder("nope-"+randHex(4), "frank", "f-1", nil)
+		x := h.placeOrder("nope-"+testkit.RandHex(4), "frank", "f-1", nil)
 		if x.Status != http.StatusNotFound || x.problem(t).Code != order.CodeNotFound {
 			t.Errorf("%d %s, want 404 not_found", x.Status, x.Body)
 		}
@@ -236,7 +237,7 @@ func TestContractPlaceOrder(t *testing.T) {
 func TestContractRateLimit(t *testing.T) {
 	h := newHarness(t, harnessOpts{rateLimit: 2})
 	sale := h.newSale(100, 100)
-	user := "rl-" + randHex(4)
+	user := "rl-" + testkit.RandHex(4)
 	for i := 0; i < 2; i++ {
 		r := h.placeOrder(sale, user, "k"+strconv.Itoa(i), nil)
 		if r.Status != http.StatusAccepted {
@@ -273,7 +274,7 @@ func TestContractAuthAndInput(t *testing.T) {
 	path := "/v1/sales/" + sale + "/orders"
 	good := h.token("ivan")
 	expired, _ := httpapi.SignUserToken(h.secret, "ivan", -time.Hour)
-	otherSecret, _ := httpapi.SignUserToken([]byte(randHex(32)), "ivan", time.Hour)
+	otherSecret, _ := httpapi.SignUserToken([]byte(testkit.RandHex(32)), "ivan", time.Hour)
 	key := map[string]string{"Idempotency-Key": "in-1"}
 
 	tests := []struct {

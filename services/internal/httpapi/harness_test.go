@@ -3,8 +3,6 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,6 +27,7 @@ import (
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
 	"github.com/blitzbuy/blitzbuy/services/internal/telemetry"
+	"github.com/blitzbuy/blitzbuy/testkit"
 )
 
 // apiHarness is the real order API (chi handler, rueidis Lua on the real
@@ -54,12 +53,6 @@ type harnessOpts struct {
 }
 
 var saleSeq atomic.Int64
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 // tracing installs a real (non-exporting) tracer provider once, so server
 // spans carry real trace ids as they do in order-api.
@@ -94,7 +87,7 @@ func newHarness(t testing.TB, o harnessOpts) *apiHarness {
 		defer cancel()
 		_ = prod.Close(ctx)
 	})
-	h := &apiHarness{t: t, env: env, Admin: randHex(16), secret: []byte(randHex(32)), Redis: rdb, Store: store, Producer: prod}
+	h := &apiHarness{t: t, env: env, Admin: testkit.RandHex(16), secret: []byte(testkit.RandHex(32)), Redis: rdb, Store: store, Producer: prod}
 	h.tail = stacktest.NewTail(t, env, "orders")
 	auth, err := httpapi.NewAuthenticator(string(h.secret), h.Admin)
 	if err != nil {
@@ -137,7 +130,7 @@ func newHarness(t testing.TB, o harnessOpts) *apiHarness {
 // newSale creates a sale with a unique id through the admin API.
 func (h *apiHarness) newSale(stock, limit int64, mutate ...func(map[string]any)) string {
 	h.t.Helper()
-	id := fmt.Sprintf("t%d-%s", saleSeq.Add(1), randHex(4))
+	id := fmt.Sprintf("t%d-%s", saleSeq.Add(1), testkit.RandHex(4))
 	body := map[string]any{"name": "test sale " + id, "stock": stock, "per_user_limit": limit}
 	for _, m := range mutate {
 		m(body)

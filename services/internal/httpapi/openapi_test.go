@@ -25,6 +25,7 @@ import (
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
 	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
+	"github.com/blitzbuy/blitzbuy/testkit"
 )
 
 // docs/openapi.yaml is the API contract. These tests load it, check that it is
@@ -253,7 +254,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	// a slow shared broker from turning an expected 202 into a 503.
 	h := newHarness(t, harnessOpts{publishTimeout: 20 * time.Second})
 	admin := h.Admin
-	alice, bob := h.token("alice-"+randHex(3)), h.token("bob-"+randHex(3))
+	alice, bob := h.token("alice-"+testkit.RandHex(3)), h.token("bob-"+testkit.RandHex(3))
 	expired, err := httpapi.SignUserToken(h.secret, "alice", -time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +263,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	now := time.Now().UTC()
 
 	// Admin: create, update, read counters; every refusal.
-	id := "oas-" + randHex(4)
+	id := "oas-" + testkit.RandHex(4)
 	t.Cleanup(func() { h.deleteSale(id) })
 	salePath, adminPath, orders := "/v1/sales/"+id, "/v1/admin/sales/"+id, "/v1/sales/"+id+"/orders"
 	create := `{"name":"Phone","stock":3,"per_user_limit":2,"starts_at":"` + now.Add(-time.Minute).Format(time.RFC3339) + `","ends_at":null}`
@@ -280,9 +281,9 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "counters", method: "GET", path: adminPath, bearer: admin, want: 200},
 		{name: "counters without token", method: "GET", path: adminPath, want: 401, offContract: true},
 		{name: "counters with a user token", method: "GET", path: adminPath, bearer: alice, want: 403},
-		{name: "counters of an unknown sale", method: "GET", path: "/v1/admin/sales/none-" + randHex(4), bearer: admin, want: 404},
+		{name: "counters of an unknown sale", method: "GET", path: "/v1/admin/sales/none-" + testkit.RandHex(4), bearer: admin, want: 404},
 		{name: "public sale", method: "GET", path: salePath, want: 200},
-		{name: "public unknown sale", method: "GET", path: "/v1/sales/none-" + randHex(4), want: 404},
+		{name: "public unknown sale", method: "GET", path: "/v1/sales/none-" + testkit.RandHex(4), want: 404},
 	} {
 		s.check(t, h, x)
 	}
@@ -317,7 +318,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	}
 	for _, x := range []exchange{
 		{name: "same key, other quantity", method: "POST", path: orders, bearer: alice, headers: key("oas-1"), body: `{"quantity":1}`, want: 422},
-		{name: "unknown sale", method: "POST", path: "/v1/sales/none-" + randHex(4) + "/orders", bearer: alice, headers: key("oas-4"), want: 404},
+		{name: "unknown sale", method: "POST", path: "/v1/sales/none-" + testkit.RandHex(4) + "/orders", bearer: alice, headers: key("oas-4"), want: 404},
 		{name: "order without token", method: "POST", path: orders, headers: key("oas-5"), want: 401, offContract: true},
 		{name: "order with an expired token", method: "POST", path: orders, bearer: expired, headers: key("oas-5"), want: 401},
 		{name: "order without Idempotency-Key", method: "POST", path: orders, bearer: bob, want: 400, offContract: true},
@@ -349,7 +350,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	// so the first request (409, with RateLimit headers) needs no broker.
 	rl := newHarness(t, harnessOpts{rateLimit: 1})
 	rlOrders := "/v1/sales/" + rl.newSale(0, 10) + "/orders"
-	carol := rl.token("carol-" + randHex(3))
+	carol := rl.token("carol-" + testkit.RandHex(3))
 	first := s.check(t, rl, exchange{name: "rate-limited user's first order", method: "POST", path: rlOrders,
 		bearer: carol, headers: key("rl-1"), want: 409})
 	if first.Header.Get("RateLimit-Limit") != "1" || first.Header.Get("RateLimit-Remaining") != "0" {

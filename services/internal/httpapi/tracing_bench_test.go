@@ -29,6 +29,7 @@ import (
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
 	"github.com/blitzbuy/blitzbuy/services/internal/telemetry"
+	"github.com/blitzbuy/blitzbuy/testkit"
 )
 
 // BenchmarkTracingOverhead measures order throughput (concurrent, in process,
@@ -84,14 +85,14 @@ func benchThroughput(b *testing.B, env stacktest.Env, tp trace.TracerProvider) {
 		b.Fatal(err)
 	}
 	defer prod.Close(context.Background())
-	secret, admin := randHex(32), randHex(16)
+	secret, admin := testkit.RandHex(32), testkit.RandHex(16)
 	auth, _ := httpapi.NewAuthenticator(secret, admin)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	handler := httpapi.New(httpapi.Deps{Checkout: checkout.New(store, nil, prod, checkout.Config{}, log), Ledger: store, Auth: auth,
 		Log:        log,
 		Middleware: []func(http.Handler) http.Handler{telemetry.ServerSpans}}).Handler()
 
-	sale := fmt.Sprintf("trace-bench-%s", randHex(4))
+	sale := fmt.Sprintf("trace-bench-%s", testkit.RandHex(4))
 	if _, err := store.UpsertSale(context.Background(), order.SaleSpec{ID: sale, Name: "bench", Stock: 1_000_000_000,
 		PerUserLimit: 1, StartsAt: time.Now().Add(-time.Minute)}); err != nil {
 		b.Fatal(err)

@@ -2,8 +2,6 @@ package reservation_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +17,8 @@ import (
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
+	"github.com/blitzbuy/blitzbuy/testkit"
+	"github.com/blitzbuy/blitzbuy/testkit/ledgerkeys"
 )
 
 // These tests run the Lua scripts through Store against the real Redis of the
@@ -33,12 +33,6 @@ type fixture struct {
 }
 
 var saleSeq atomic.Int64
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 func newFixture(tb testing.TB) *fixture {
 	tb.Helper()
@@ -58,8 +52,8 @@ func newFixture(tb testing.TB) *fixture {
 // saleID returns a fresh sale id whose keys are deleted when tb ends.
 func (f *fixture) saleID(tb testing.TB) string {
 	tb.Helper()
-	id := fmt.Sprintf("rt%d-%s", saleSeq.Add(1), randHex(4))
-	tb.Cleanup(func() { f.deleteSale(id) })
+	id := fmt.Sprintf("rt%d-%s", saleSeq.Add(1), testkit.RandHex(4))
+	tb.Cleanup(func() { stacktest.DeleteSale(f.rdb, id) })
 	return id
 }
 
@@ -76,25 +70,6 @@ func (f *fixture) newSale(tb testing.TB, stock, limit int64, mutate ...func(*ord
 		tb.Fatalf("create sale %s: created %v, err %v", spec.ID, created, err)
 	}
 	return spec.ID
-}
-
-func (f *fixture) deleteSale(id string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var cursor uint64
-	for {
-		e, err := f.rdb.Do(ctx, f.rdb.B().Scan().Cursor(cursor).Match("{sale:"+id+"}*").Count(1000).Build()).AsScanEntry()
-		if err != nil {
-			break
-		}
-		if len(e.Elements) > 0 {
-			f.rdb.Do(ctx, f.rdb.B().Unlink().Key(e.Elements...).Build())
-		}
-		if cursor = e.Cursor; cursor == 0 {
-			break
-		}
-	}
-	f.rdb.Do(ctx, f.rdb.B().Srem().Key("blitzbuy:sales").Member(id).Build())
 }
 
 func (f *fixture) sale(tb testing.TB, id string) order.Sale {
@@ -616,7 +591,7 @@ func TestReleaseUnknownMode(t *testing.T) {
 func TestClaim(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	pendingKey := func(sale string) string { return "{sale:" + sale + "}:pending" }
+	pendingKey := ledgerkeys.Pending
 
 	t.Run("lease is exclusive while live", func(t *testing.T) {
 		id := f.newSale(t, 10, 5)
@@ -951,9 +926,9 @@ func TestRandomOpsKeepInvariants(t *testing.T) {
 		// Invariants, read from Redis.
 		sale := f.sale(t, id)
 		cmds := make(rueidis.Commands, 0, len(orders)+1)
-		cmds = append(cmds, f.rdb.B().Hgetall().Key("{sale:"+id+"}:users").Build())
+		cmds = append(cmds, f.rdb.B().Hgetall().Key(ledgerkeys.Users(id)).Build())
 		for _, m := range orders {
-			cmds = append(cmds, f.rdb.B().Hget().Key("{sale:"+id+"}:order:"+m.o.ID).Field("status").Build())
+			cmds = append(cmds, f.rdb.B().Hget().Key(ledgerkeys.Order(id, m.o.ID)).Field("status").Build())
 		}
 		replies := f.rdb.DoMulti(ctx, cmds...)
 		heldRedis, err := replies[0].AsIntMap()
@@ -1013,7 +988,7 @@ func BenchmarkReserve(b *testing.B) {
 			f := newFixture(b)
 			id := f.newSale(b, bc.stock, 10)
 			ctx := context.Background()
-			prefix := randHex(4)
+			prefix := testkit.RandHex(4)
 			var users atomic.Int64
 			b.ReportAllocs()
 			b.ResetTimer()

@@ -2,17 +2,21 @@ package stacktest
 
 import (
 	"context"
+	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/blitzbuy/blitzbuy/testkit/ledgerkeys"
 )
 
-// DeleteSale removes every Redis key of a test sale ({sale:<id>}*) and its
+// DeleteSale removes every Redis key of a test sale (ledgerkeys.Pattern) and its
 // entry in the sales index, so tests leave nothing for relays to find.
 func DeleteSale(client rueidis.Client, id string) {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	var cursor uint64
 	for {
-		e, err := client.Do(ctx, client.B().Scan().Cursor(cursor).Match("{sale:"+id+"}*").Count(1000).Build()).AsScanEntry()
+		e, err := client.Do(ctx, client.B().Scan().Cursor(cursor).Match(ledgerkeys.Pattern(id)).Count(1000).Build()).AsScanEntry()
 		if err != nil {
 			return
 		}
@@ -23,5 +27,5 @@ func DeleteSale(client rueidis.Client, id string) {
 			break
 		}
 	}
-	client.Do(ctx, client.B().Srem().Key("blitzbuy:sales").Member(id).Build())
+	client.Do(ctx, client.B().Srem().Key(ledgerkeys.SalesIndex).Member(id).Build())
 }

@@ -5,13 +5,14 @@
 package stacktest
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/blitzbuy/blitzbuy/testkit/localenv"
 )
 
 // Env is the set of connection settings the local stack publishes in
@@ -41,10 +42,11 @@ func Load(tb testing.TB) Env {
 // Read resolves the settings without a testing.TB, for benchmarks and tools.
 func Read() (Env, error) {
 	file := map[string]string{}
-	if root, err := RepoRoot(); err == nil {
-		if m, err := readEnvFile(filepath.Join(root, ".local", "stack.env")); err == nil {
-			file = m
-		}
+	var fileErr error // why .local/stack.env could not be read, if it could not
+	if root, err := RepoRoot(); err != nil {
+		fileErr = err
+	} else if file, fileErr = localenv.ReadFile(filepath.Join(root, localenv.StackFile)); fileErr != nil {
+		file = map[string]string{}
 	}
 	get := func(k string) string {
 		if v := os.Getenv(k); v != "" {
@@ -71,48 +73,15 @@ func Read() (Env, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return env, fmt.Errorf("%s not set and not found in .local/stack.env", strings.Join(missing, ", "))
+		slices.Sort(missing)
+		err := fmt.Errorf("%s not set and not found in .local/stack.env", strings.Join(missing, ", "))
+		if fileErr != nil {
+			err = fmt.Errorf("%w (%v)", err, fileErr)
+		}
+		return env, err
 	}
 	return env, nil
 }
 
 // RepoRoot walks up from the working directory to the folder holding go.work.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.work not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// readEnvFile parses `export NAME=value` lines (the format stack.sh writes).
-func readEnvFile(path string) (map[string]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	m := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(sc.Text()), "export "))
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			continue
-		}
-		m[k] = strings.Trim(v, `"'`)
-	}
-	return m, sc.Err()
-}
+func RepoRoot() (string, error) { return localenv.RepoRoot() }

@@ -10,7 +10,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
+	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
 	"github.com/blitzbuy/blitzbuy/services/internal/writer"
+	"github.com/blitzbuy/blitzbuy/testkit"
 )
 
 // 50,000 events through the real broker land as 50,000 rows; the same events
@@ -27,11 +29,8 @@ func TestWriterPersistsEveryEventOnce(t *testing.T) {
 
 	f.produce(evs) // every event a second time
 	f.waitLagZero(w, 3*time.Minute)
-	if got := f.rows(sale); got != n {
-		t.Fatalf("rows after publishing every event twice: %d, want %d", got, n)
-	}
 	if orders, units, err := f.pg.Persisted(context.Background(), sale); err != nil || orders != n || units != n {
-		t.Errorf("sale_totals says %d orders / %d units (err %v), want %d / %d", orders, units, err, n, n)
+		t.Errorf("after publishing every event twice: %d orders / %d units persisted (err %v), want %d / %d", orders, units, err, n, n)
 	}
 }
 
@@ -83,14 +82,14 @@ func TestWriterDeadLettersPoisonRecords(t *testing.T) {
 func TestWriterCompensatesRejectedOrders(t *testing.T) {
 	f := newFixture(t, 1)
 	ctx := context.Background()
-	sale := "wtc-" + randHex(4)
+	sale := "wtc-" + testkit.RandHex(4)
 	if _, err := f.ledger.UpsertSale(ctx, order.SaleSpec{ID: sale, Name: "saga", Stock: 10, PerUserLimit: 5, StartsAt: time.Now().Add(-time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		_, _ = f.pool.Exec(context.Background(), `DELETE FROM orders WHERE sale_id = $1`, sale)
 		_, _ = f.pool.Exec(context.Background(), `DELETE FROM sale_totals WHERE sale_id = $1`, sale)
-		f.redis.Do(context.Background(), f.redis.B().Srem().Key("blitzbuy:sales").Member(sale).Build())
+		stacktest.DeleteSale(f.redis, sale)
 	})
 	reserve := func(key string) order.Order {
 		res, err := f.ledger.Reserve(ctx, order.Request{SaleID: sale, UserID: "u1", IdempotencyKey: key, Quantity: 2})
@@ -138,13 +137,11 @@ func TestWriterCompensatesRejectedOrders(t *testing.T) {
 func TestWriterSkipsReleasedReservations(t *testing.T) {
 	f := newFixture(t, 1)
 	ctx := context.Background()
-	sale := "wtr-" + randHex(4)
+	sale := "wtr-" + testkit.RandHex(4)
 	if _, err := f.ledger.UpsertSale(ctx, order.SaleSpec{ID: sale, Name: "late", Stock: 5, PerUserLimit: 1, StartsAt: time.Now().Add(-time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		f.redis.Do(context.Background(), f.redis.B().Srem().Key("blitzbuy:sales").Member(sale).Build())
-	})
+	t.Cleanup(func() { stacktest.DeleteSale(f.redis, sale) })
 	res, err := f.ledger.Reserve(ctx, order.Request{SaleID: sale, UserID: "late", IdempotencyKey: "k", Quantity: 1})
 	if err != nil || res.Err != nil {
 		t.Fatal(err, res.Err)

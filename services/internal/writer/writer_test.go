@@ -2,8 +2,6 @@ package writer_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +20,7 @@ import (
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
 	"github.com/blitzbuy/blitzbuy/services/internal/writer"
+	"github.com/blitzbuy/blitzbuy/testkit"
 )
 
 // fixture: a private topic pair and consumer group on the real Kafka, the
@@ -41,12 +40,6 @@ type fixture struct {
 	adm      *kadm.Client
 	// ledgerOverride replaces the Redis ledger (benchmarks only).
 	ledgerOverride writer.Ledger
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func newFixture(t testing.TB, partitions int32) *fixture {
@@ -71,7 +64,7 @@ func newFixture(t testing.TB, partitions int32) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	suffix := randHex(4)
+	suffix := testkit.RandHex(4)
 	f := &fixture{t: t, env: env, topic: "orders-wt-" + suffix, dlq: "orders-wt-" + suffix + ".dlq", group: "order-writer-wt-" + suffix,
 		pool: pool, pg: pgstore.New(pool), ledger: ledger, redis: rdb}
 	f.producer, err = kgo.NewClient(kgo.SeedBrokers(env.KafkaBrokers...), kgo.DefaultProduceTopic(f.topic),
@@ -138,7 +131,7 @@ func (f *fixture) start(cfg writer.Config) (w *writer.Writer, stop func() error)
 
 // events builds n valid OrderPlaced events of a fresh sale.
 func (f *fixture) events(n int) (sale string, evs []order.OrderPlaced) {
-	sale = "wt-" + randHex(5)
+	sale = "wt-" + testkit.RandHex(5)
 	evs = make([]order.OrderPlaced, n)
 	now := time.Now().UTC()
 	for i := range evs {
@@ -178,11 +171,13 @@ func (f *fixture) produceRaw(recs ...*kgo.Record) {
 	}
 }
 
+// rows is the number of the sale's persisted orders (pgstore.Persisted: the
+// services' one "how many are persisted" query).
 func (f *fixture) rows(sale string) int64 {
 	f.t.Helper()
-	var n int64
-	if err := f.pool.QueryRow(context.Background(), `SELECT count(*) FROM orders WHERE sale_id = $1`, sale).Scan(&n); err != nil {
-		f.t.Fatalf("count: %v", err)
+	n, _, err := f.pg.Persisted(context.Background(), sale)
+	if err != nil {
+		f.t.Fatalf("persisted orders of %s: %v", sale, err)
 	}
 	return n
 }

@@ -1,0 +1,15 @@
+package reservation
+
+// The key functions, for keys_test.go (package reservation_test) to compare
+// with testkit/ledgerkeys.
+var (
+	OrderKey   = orderKey
+	IdemKey    = idemKey
+	SalesIndex = salesIndex
+)
+
+// SaleKeys returns saleKeys(saleID) as (sale, users, pending).
+func SaleKeys(saleID string) (sale, users, pending string) {
+	k := saleKeys(saleID)
+	return k.sale, k.users, k.pending
+}

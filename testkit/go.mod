@@ -1,0 +1,3 @@
+module github.com/blitzbuy/blitzbuy/testkit
+
+go 1.26.8
