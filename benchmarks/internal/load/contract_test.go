@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/blitzbuy/blitzbuy/testkit/localenv"
 )
 
 // TestOutcomesMatchContract checks the outcome table against the API's
@@ -20,7 +22,7 @@ import (
 // code table with that status. A renamed code or a moved status fails here
 // instead of turning every answer of that kind into an http_error.
 func TestOutcomesMatchContract(t *testing.T) {
-	root := repoRoot(t)
+	root := localenv.Root(t)
 	spec := readSpec(t, filepath.Join(root, "docs", "openapi.yaml"))
 	documented := readCodeTable(t, filepath.Join(root, "docs", "api.md"))
 	n := 0
@@ -43,26 +45,6 @@ func TestOutcomesMatchContract(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("the outcome table has no problem outcomes")
-	}
-}
-
-// repoRoot is the directory holding go.work, found by walking up from the
-// package's directory.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.work above the package directory")
-		}
-		dir = parent
 	}
 }
 
