@@ -34,7 +34,7 @@ func ServerSpans(next http.Handler) http.Handler {
 		defer span.End()
 		sc := span.SpanContext()
 		w.Header().Set("traceresponse", "00-"+sc.TraceID().String()+"-"+sc.SpanID().String()+"-"+sc.TraceFlags().String())
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		rec := recorderFor(w)
 		next.ServeHTTP(rec, r.WithContext(ctx))
 		// Used as chi middleware, the route context is chi's own and now holds
 		// the matched pattern (low-cardinality span names).
@@ -53,9 +53,22 @@ func ServerSpans(next http.Handler) http.Handler {
 	})
 }
 
+// statusRecorder remembers the status a handler answered. It is the one
+// ResponseWriter wrapper of the order path: ServerSpans and
+// HTTPMetrics.Middleware share it (recorderFor), so stacking both costs one
+// allocation, not two.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+}
+
+// recorderFor returns w itself when an outer middleware already wraps it in
+// a statusRecorder, and a new one around w otherwise.
+func recorderFor(w http.ResponseWriter) *statusRecorder {
+	if rec, ok := w.(*statusRecorder); ok {
+		return rec
+	}
+	return &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 }
 
 func (r *statusRecorder) WriteHeader(code int) {

@@ -46,7 +46,7 @@ func (m *HTTPMetrics) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		t0 := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		rec := recorderFor(w)
 		next.ServeHTTP(rec, r)
 		route := "unmatched"
 		if rctx := chi.RouteContext(r.Context()); rctx != nil && rctx.RoutePattern() != "" {
