@@ -106,7 +106,7 @@ func newApp(ctx context.Context, cfg config.API, log *slog.Logger) (*app, error)
 	a.closers = append(a.closers, rdb.Close)
 
 	traced := telemetry.TraceRedis(rdb, cfg.RedisAddr)
-	store, err := reservation.New(traced, reservation.Config{IdempotencyTTL: cfg.IdempotencyTTL})
+	store, err := reservation.New(traced, cfg.Reservation())
 	if err != nil {
 		return a, err
 	}

@@ -95,7 +95,7 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("redis %s: %w", cfg.RedisAddr, err)
 	}
 	defer rdb.Close()
-	ledger, err := reservation.New(telemetry.TraceRedis(rdb, cfg.RedisAddr), reservation.Config{IdempotencyTTL: cfg.IdempotencyTTL})
+	ledger, err := reservation.New(telemetry.TraceRedis(rdb, cfg.RedisAddr), cfg.Reservation())
 	if err != nil {
 		return err
 	}
@@ -104,12 +104,9 @@ func run(ctx context.Context, args []string) error {
 	store := pgstore.New(pool)
 	reg.MustRegister(pgstore.NewCollector(store))
 	kafkaTracer, kafkaHooks := telemetry.Kafka(reg, kotel.ConsumerGroup(cfg.Group))
-	w, err := writer.New(writer.Config{
-		Brokers: cfg.KafkaBrokers, Topic: cfg.OrdersTopic, DLQTopic: cfg.DLQTopic, Group: cfg.Group,
-		BatchSize: cfg.BatchSize, BatchWait: cfg.BatchWait, BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax,
-		ShutdownGrace: cfg.ShutdownGrace, Tracer: kafkaTracer, Pipelines: cfg.Pipelines,
-		Opts: []kgo.Opt{kafkaHooks},
-	}, store, ledger, writer.NewMetrics(reg), log)
+	wcfg := cfg.WriterConfig()
+	wcfg.Tracer, wcfg.Opts = kafkaTracer, []kgo.Opt{kafkaHooks}
+	w, err := writer.New(wcfg, store, ledger, writer.NewMetrics(reg), log)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,12 @@
 // Package config loads the services' typed configuration from the
 // environment (BLITZBUY_* variables, defaults for everything but secrets),
 // validates it, and renders it for the startup log with secrets masked.
+//
+// Each default is declared once, in an envDefault tag. Each rule is checked
+// once, by the component that owns it (reservation, httpapi, ratelimit,
+// writer); the Load functions call those validators so a bad environment
+// fails at startup with the component's named error, wrapped with the
+// variable's name. Only rules that span components live here.
 package config
 
 import (
@@ -11,39 +17,75 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
+	"github.com/blitzbuy/blitzbuy/services/internal/ratelimit"
+	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
+	"github.com/blitzbuy/blitzbuy/services/internal/writer"
 )
 
-// API is order-api's configuration.
-type API struct {
-	HTTPAddr        string        `env:"BLITZBUY_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
-	MetricsAddr     string        `env:"BLITZBUY_METRICS_ADDR" envDefault:"127.0.0.1:9464"`
-	RedisAddr       string        `env:"BLITZBUY_REDIS_ADDR" envDefault:"127.0.0.1:6379"`
-	RedisDB         int           `env:"BLITZBUY_REDIS_DB" envDefault:"0"`
-	KafkaBrokers    []string      `env:"BLITZBUY_KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
-	OrdersTopic     string        `env:"BLITZBUY_ORDERS_TOPIC" envDefault:"orders"`
-	PostgresURL     string        `env:"BLITZBUY_POSTGRES_URL" secret:"true"`
-	JWTSecret       string        `env:"BLITZBUY_JWT_SECRET,required" secret:"true"`
-	AdminToken      string        `env:"BLITZBUY_ADMIN_TOKEN,required" secret:"true"`
-	RateLimit       int64         `env:"BLITZBUY_RATE_LIMIT" envDefault:"5"`
-	RateWindow      time.Duration `env:"BLITZBUY_RATE_WINDOW" envDefault:"1m"`
-	IdempotencyTTL  time.Duration `env:"BLITZBUY_IDEMPOTENCY_TTL" envDefault:"24h"`
-	PublishTimeout  time.Duration `env:"BLITZBUY_PUBLISH_TIMEOUT" envDefault:"5s"`
-	PublishLinger   time.Duration `env:"BLITZBUY_PUBLISH_LINGER" envDefault:"0s"`
-	RelayThreshold  time.Duration `env:"BLITZBUY_RELAY_THRESHOLD" envDefault:"10s"`
-	RelayInterval   time.Duration `env:"BLITZBUY_RELAY_INTERVAL" envDefault:"1s"`
-	ShutdownTimeout time.Duration `env:"BLITZBUY_SHUTDOWN_TIMEOUT" envDefault:"15s"`
+// Process is what both services share: the same variables, the same
+// defaults, the same meaning.
+type Process struct {
+	RedisAddr    string   `env:"BLITZBUY_REDIS_ADDR" envDefault:"127.0.0.1:6379"`
+	RedisDB      int      `env:"BLITZBUY_REDIS_DB" envDefault:"0"`
+	KafkaBrokers []string `env:"BLITZBUY_KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
+	OrdersTopic  string   `env:"BLITZBUY_ORDERS_TOPIC" envDefault:"orders"`
+	// IdempotencyTTL is how long an Idempotency-Key is remembered; the API
+	// sets it on every key and the writer's ledger client carries it too.
+	IdempotencyTTL time.Duration `env:"BLITZBUY_IDEMPOTENCY_TTL" envDefault:"24h"`
+	// ShutdownTimeout is how long the process may take to stop after
+	// SIGTERM: finish in-flight work (order-api: requests, the relay, the
+	// producer's flush; order-writer: the batches in hand, their commit,
+	// leaving the group), then exit.
+	//
+	// 30 s, for both: it is Kubernetes' default terminationGracePeriodSeconds
+	// (and this repository's compose stop_grace_period and run.sh's stop
+	// wait), and a longer timeout would be cut short by SIGKILL anyway. It
+	// covers the API's longest request, publish timeout + replay wait (5 s +
+	// 7 s by default), then the producer's flush; and a writer's batch insert
+	// and commit under load. Where the platform's grace is also 30 s the last
+	// moments race the kill: for margin raise the grace, not this.
+	ShutdownTimeout time.Duration `env:"BLITZBUY_SHUTDOWN_TIMEOUT" envDefault:"30s"`
 	LogLevel        string        `env:"BLITZBUY_LOG_LEVEL" envDefault:"info"`
 	// Pprof serves /debug/pprof/ on the metrics listener (loopback by default).
 	Pprof bool `env:"BLITZBUY_PPROF"`
 }
 
-// Named validation errors.
-var (
-	ErrRelayThreshold = errors.New("BLITZBUY_RELAY_THRESHOLD must exceed BLITZBUY_PUBLISH_TIMEOUT")
-	ErrIdempotencyTTL = errors.New("BLITZBUY_IDEMPOTENCY_TTL must be at least 24h")
-	ErrRateLimit      = errors.New("BLITZBUY_RATE_LIMIT must be >= 0 (0 disables) with a positive BLITZBUY_RATE_WINDOW")
-	ErrSecretTooShort = errors.New("BLITZBUY_JWT_SECRET must be at least 32 bytes and BLITZBUY_ADMIN_TOKEN at least 16")
-)
+// Reservation is the hot ledger's configuration.
+func (c Process) Reservation() reservation.Config {
+	return reservation.Config{IdempotencyTTL: c.IdempotencyTTL}
+}
+
+func (c Process) validate() error {
+	if err := c.Reservation().Validate(); err != nil {
+		return fmt.Errorf("BLITZBUY_IDEMPOTENCY_TTL: %w", err)
+	}
+	return nil
+}
+
+// API is order-api's configuration.
+type API struct {
+	Process
+	HTTPAddr    string `env:"BLITZBUY_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	MetricsAddr string `env:"BLITZBUY_METRICS_ADDR" envDefault:"127.0.0.1:9464"`
+	// PostgresURL is optional here: GET /v1/orders reads confirmed orders
+	// from it, and falls back to Redis without it.
+	PostgresURL    string        `env:"BLITZBUY_POSTGRES_URL" secret:"true"`
+	JWTSecret      string        `env:"BLITZBUY_JWT_SECRET,required" secret:"true"`
+	AdminToken     string        `env:"BLITZBUY_ADMIN_TOKEN,required" secret:"true"`
+	RateLimit      int64         `env:"BLITZBUY_RATE_LIMIT" envDefault:"5"`
+	RateWindow     time.Duration `env:"BLITZBUY_RATE_WINDOW" envDefault:"1m"`
+	PublishTimeout time.Duration `env:"BLITZBUY_PUBLISH_TIMEOUT" envDefault:"5s"`
+	PublishLinger  time.Duration `env:"BLITZBUY_PUBLISH_LINGER" envDefault:"0s"`
+	RelayThreshold time.Duration `env:"BLITZBUY_RELAY_THRESHOLD" envDefault:"10s"`
+	RelayInterval  time.Duration `env:"BLITZBUY_RELAY_INTERVAL" envDefault:"1s"`
+}
+
+// ErrRelayThreshold: below the publish timeout the relay would re-publish
+// orders whose own request is still waiting for the broker's ack. The rule
+// spans the producer and the relay, so it lives here.
+var ErrRelayThreshold = errors.New("BLITZBUY_RELAY_THRESHOLD must exceed BLITZBUY_PUBLISH_TIMEOUT")
 
 // LoadAPI reads the API's configuration from the environment.
 func LoadAPI() (API, error) {
@@ -56,30 +98,99 @@ func LoadAPI() (API, error) {
 
 // Validate reports every invalid setting.
 func (c API) Validate() error {
-	var errs []error
+	errs := []error{c.Process.validate()}
 	if c.RelayThreshold <= c.PublishTimeout {
 		errs = append(errs, ErrRelayThreshold)
 	}
-	if c.IdempotencyTTL < 24*time.Hour {
-		errs = append(errs, ErrIdempotencyTTL)
+	if err := ratelimit.Validate(c.RateLimit, c.RateWindow); err != nil {
+		errs = append(errs, fmt.Errorf("BLITZBUY_RATE_LIMIT / BLITZBUY_RATE_WINDOW: %w", err))
 	}
-	if c.RateLimit < 0 || (c.RateLimit > 0 && c.RateWindow <= 0) {
-		errs = append(errs, ErrRateLimit)
-	}
-	if len(c.JWTSecret) < 32 || len(c.AdminToken) < 16 {
-		errs = append(errs, ErrSecretTooShort)
+	if err := httpapi.ValidateCredentials(c.JWTSecret, c.AdminToken); err != nil {
+		errs = append(errs, fmt.Errorf("BLITZBUY_JWT_SECRET / BLITZBUY_ADMIN_TOKEN: %w", err))
 	}
 	return errors.Join(errs...)
 }
 
+// Writer is order-writer's configuration.
+type Writer struct {
+	Process
+	MetricsAddr   string        `env:"BLITZBUY_METRICS_ADDR" envDefault:"127.0.0.1:9465"`
+	DLQTopic      string        `env:"BLITZBUY_DLQ_TOPIC" envDefault:"orders.dlq"`
+	Group         string        `env:"BLITZBUY_WRITER_GROUP" envDefault:"order-writer"`
+	PostgresURL   string        `env:"BLITZBUY_POSTGRES_URL,required" secret:"true"`
+	PostgresConns int32         `env:"BLITZBUY_POSTGRES_MAX_CONNS" envDefault:"4"`
+	BatchSize     int           `env:"BLITZBUY_WRITER_BATCH_SIZE" envDefault:"10000"`
+	BatchWait     time.Duration `env:"BLITZBUY_WRITER_BATCH_WAIT" envDefault:"20ms"`
+	// Pipelines: two batches in flight let Postgres use a second core while
+	// offsets still commit in poll order (docs/benchmarks.md).
+	Pipelines  int           `env:"BLITZBUY_WRITER_PIPELINES" envDefault:"2"`
+	BackoffMin time.Duration `env:"BLITZBUY_WRITER_BACKOFF_MIN" envDefault:"1s"`
+	BackoffMax time.Duration `env:"BLITZBUY_WRITER_BACKOFF_MAX" envDefault:"30s"`
+}
+
+// LoadWriter reads the writer's configuration from the environment.
+func LoadWriter() (Writer, error) {
+	var c Writer
+	if err := env.Parse(&c); err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	return c, c.Validate()
+}
+
+// WriterConfig is the consumer's configuration; the caller adds its client
+// options and tracer.
+func (c Writer) WriterConfig() writer.Config {
+	return writer.Config{
+		Brokers: c.KafkaBrokers, Topic: c.OrdersTopic, DLQTopic: c.DLQTopic, Group: c.Group,
+		BatchSize: c.BatchSize, BatchWait: c.BatchWait, BackoffMin: c.BackoffMin, BackoffMax: c.BackoffMax,
+		Pipelines: c.Pipelines, ShutdownTimeout: c.ShutdownTimeout,
+	}
+}
+
+// Validate reports every invalid setting (the consumer's first one).
+func (c Writer) Validate() error {
+	errs := []error{c.Process.validate()}
+	if err := c.WriterConfig().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", writerVars(err), err))
+	}
+	return errors.Join(errs...)
+}
+
+// writerVars names the variables behind one of writer.Config's errors.
+func writerVars(err error) string {
+	switch {
+	case errors.Is(err, writer.ErrNoBrokers):
+		return "BLITZBUY_KAFKA_BROKERS"
+	case errors.Is(err, writer.ErrTopics):
+		return "BLITZBUY_ORDERS_TOPIC / BLITZBUY_DLQ_TOPIC / BLITZBUY_WRITER_GROUP"
+	case errors.Is(err, writer.ErrBatch):
+		return "BLITZBUY_WRITER_BATCH_SIZE / BLITZBUY_WRITER_BATCH_WAIT"
+	case errors.Is(err, writer.ErrBackoff):
+		return "BLITZBUY_WRITER_BACKOFF_MIN / BLITZBUY_WRITER_BACKOFF_MAX"
+	case errors.Is(err, writer.ErrPipelines):
+		return "BLITZBUY_WRITER_PIPELINES"
+	case errors.Is(err, writer.ErrShutdownTimeout):
+		return "BLITZBUY_SHUTDOWN_TIMEOUT"
+	default:
+		return "config"
+	}
+}
+
 // Masked renders a config struct as name=value pairs for the startup log,
-// with every field tagged secret:"true" masked.
+// with every field tagged secret:"true" masked. Embedded structs (Process)
+// are walked in place, so their fields are listed like the others.
 func Masked(cfg any) []any {
-	v := reflect.ValueOf(cfg)
+	return masked(reflect.ValueOf(cfg), nil)
+}
+
+func masked(v reflect.Value, out []any) []any {
 	t := v.Type()
-	out := make([]any, 0, 2*t.NumField())
-	for i := 0; i < t.NumField(); i++ {
+	for i := range t.NumField() {
 		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			out = masked(v.Field(i), out)
+			continue
+		}
 		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
 		if name == "" {
 			continue
@@ -91,46 +202,4 @@ func Masked(cfg any) []any {
 		out = append(out, name, val)
 	}
 	return out
-}
-
-// Writer is order-writer's configuration.
-type Writer struct {
-	MetricsAddr    string        `env:"BLITZBUY_METRICS_ADDR" envDefault:"127.0.0.1:9465"`
-	RedisAddr      string        `env:"BLITZBUY_REDIS_ADDR" envDefault:"127.0.0.1:6379"`
-	RedisDB        int           `env:"BLITZBUY_REDIS_DB" envDefault:"0"`
-	KafkaBrokers   []string      `env:"BLITZBUY_KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
-	OrdersTopic    string        `env:"BLITZBUY_ORDERS_TOPIC" envDefault:"orders"`
-	DLQTopic       string        `env:"BLITZBUY_DLQ_TOPIC" envDefault:"orders.dlq"`
-	Group          string        `env:"BLITZBUY_WRITER_GROUP" envDefault:"order-writer"`
-	PostgresURL    string        `env:"BLITZBUY_POSTGRES_URL,required" secret:"true"`
-	PostgresConns  int32         `env:"BLITZBUY_POSTGRES_MAX_CONNS" envDefault:"4"`
-	BatchSize      int           `env:"BLITZBUY_WRITER_BATCH_SIZE" envDefault:"10000"`
-	BatchWait      time.Duration `env:"BLITZBUY_WRITER_BATCH_WAIT" envDefault:"20ms"`
-	Pipelines      int           `env:"BLITZBUY_WRITER_PIPELINES" envDefault:"2"`
-	BackoffMin     time.Duration `env:"BLITZBUY_WRITER_BACKOFF_MIN" envDefault:"1s"`
-	BackoffMax     time.Duration `env:"BLITZBUY_WRITER_BACKOFF_MAX" envDefault:"30s"`
-	ShutdownGrace  time.Duration `env:"BLITZBUY_SHUTDOWN_TIMEOUT" envDefault:"30s"`
-	IdempotencyTTL time.Duration `env:"BLITZBUY_IDEMPOTENCY_TTL" envDefault:"24h"`
-	LogLevel       string        `env:"BLITZBUY_LOG_LEVEL" envDefault:"info"`
-	// Pprof serves /debug/pprof/ on the metrics listener (loopback by default).
-	Pprof bool `env:"BLITZBUY_PPROF"`
-}
-
-// LoadWriter reads the writer's configuration from the environment.
-func LoadWriter() (Writer, error) {
-	var c Writer
-	if err := env.Parse(&c); err != nil {
-		return c, fmt.Errorf("config: %w", err)
-	}
-	var errs []error
-	if c.BatchSize < 1 || c.BatchWait <= 0 {
-		errs = append(errs, errors.New("BLITZBUY_WRITER_BATCH_SIZE must be >= 1 and BLITZBUY_WRITER_BATCH_WAIT > 0"))
-	}
-	if c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin {
-		errs = append(errs, errors.New("BLITZBUY_WRITER_BACKOFF_MIN must be > 0 and <= BLITZBUY_WRITER_BACKOFF_MAX"))
-	}
-	if c.IdempotencyTTL < 24*time.Hour {
-		errs = append(errs, ErrIdempotencyTTL)
-	}
-	return c, errors.Join(errs...)
 }

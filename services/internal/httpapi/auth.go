@@ -33,14 +33,34 @@ type Authenticator struct {
 	parser     *jwt.Parser
 }
 
-// NewAuthenticator returns an Authenticator. The JWT secret must be at least
-// 32 bytes (HS256 with a shorter key is guessable); the admin token 16.
-func NewAuthenticator(jwtSecret, adminToken string) (*Authenticator, error) {
+// Credential length errors.
+var (
+	// ErrJWTSecretTooShort: HS256 with a key under 32 bytes (the hash's size)
+	// can be brute-forced from one captured token.
+	ErrJWTSecretTooShort = errors.New("auth: JWT secret must be at least 32 bytes")
+	// ErrAdminTokenTooShort: 16 random bytes are beyond online guessing.
+	ErrAdminTokenTooShort = errors.New("auth: admin token must be at least 16 bytes")
+)
+
+// ValidateCredentials reports every credential too short to be safe. The
+// Authenticator owns these rules; the config package calls this so a bad
+// environment fails before anything connects.
+func ValidateCredentials(jwtSecret, adminToken string) error {
+	var errs []error
 	if len(jwtSecret) < 32 {
-		return nil, errors.New("auth: JWT secret shorter than 32 bytes")
+		errs = append(errs, ErrJWTSecretTooShort)
 	}
 	if len(adminToken) < 16 {
-		return nil, errors.New("auth: admin token shorter than 16 bytes")
+		errs = append(errs, ErrAdminTokenTooShort)
+	}
+	return errors.Join(errs...)
+}
+
+// NewAuthenticator returns an Authenticator over credentials that pass
+// ValidateCredentials.
+func NewAuthenticator(jwtSecret, adminToken string) (*Authenticator, error) {
+	if err := ValidateCredentials(jwtSecret, adminToken); err != nil {
+		return nil, err
 	}
 	return &Authenticator{
 		secret:     []byte(jwtSecret),

@@ -6,6 +6,7 @@ package ratelimit
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync/atomic"
@@ -29,10 +30,24 @@ type Limiter struct {
 	prefix string
 }
 
+// ErrInvalidLimit: the limit is negative, or positive over a window shorter
+// than the millisecond the Lua script counts in.
+var ErrInvalidLimit = errors.New("ratelimit: limit must be >= 0 (0 disables) with a window of at least 1ms")
+
+// Validate reports whether limit per window is a limiter New accepts. The
+// limiter owns this rule; the config package calls Validate so a bad
+// environment fails before anything connects.
+func Validate(limit int64, window time.Duration) error {
+	if limit < 0 || (limit > 0 && window < time.Millisecond) {
+		return fmt.Errorf("%w (got %d per %s)", ErrInvalidLimit, limit, window)
+	}
+	return nil
+}
+
 // New returns a limiter allowing limit requests per window per user.
 func New(client rueidis.Client, limit int64, window time.Duration) (*Limiter, error) {
-	if limit < 0 || (limit > 0 && window < time.Millisecond) {
-		return nil, fmt.Errorf("ratelimit: invalid limit %d per %s", limit, window)
+	if err := Validate(limit, window); err != nil {
+		return nil, err
 	}
 	return &Limiter{client: client, limit: limit, window: window, script: rueidis.NewLuaScript(slidingWindowLua),
 		prefix: strconv.FormatInt(time.Now().UnixNano(), 36)}, nil

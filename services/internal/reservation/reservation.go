@@ -40,8 +40,23 @@ const salesIndex = "blitzbuy:sales"
 
 // Config tunes the store.
 type Config struct {
-	// IdempotencyTTL is how long an Idempotency-Key is remembered (≥ 24 h).
+	// IdempotencyTTL is how long an Idempotency-Key is remembered (≥ 24 h:
+	// the API promises buyers the same answer to the same key for a day, so a
+	// client retrying tomorrow morning cannot order twice).
 	IdempotencyTTL time.Duration
+}
+
+// ErrIdempotencyTTL is returned for an IdempotencyTTL below the 24 h the API
+// promises.
+var ErrIdempotencyTTL = errors.New("reservation: idempotency TTL must be at least 24h")
+
+// Validate reports an invalid setting. The store owns this rule; the config
+// package calls Validate so a bad environment fails before anything connects.
+func (c Config) Validate() error {
+	if c.IdempotencyTTL < 24*time.Hour {
+		return fmt.Errorf("%w (got %s)", ErrIdempotencyTTL, c.IdempotencyTTL)
+	}
+	return nil
 }
 
 // Store is the Redis-backed reservation ledger. It is safe for concurrent use;
@@ -58,8 +73,8 @@ type Store struct {
 
 // New returns a Store over client.
 func New(client rueidis.Client, cfg Config) (*Store, error) {
-	if cfg.IdempotencyTTL < 24*time.Hour {
-		return nil, fmt.Errorf("reservation: idempotency TTL %s is below 24h", cfg.IdempotencyTTL)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	return &Store{
 		client:  client,

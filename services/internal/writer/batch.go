@@ -42,6 +42,10 @@ type item struct {
 	span trace.Span
 }
 
+func (it item) ref() order.Ref { return order.Ref{SaleID: it.ev.SaleID, OrderID: it.ev.OrderID} }
+
+func (it item) row() pgstore.Row { return pgstore.Row{OrderPlaced: it.ev, TraceID: traceID(it.rec)} }
+
 // insertSpan starts the batch insert span: a child of the first record's
 // process span (so that order's trace shows the insert) linking every
 // record's process span (so each order can find the batch that wrote it).
@@ -72,14 +76,45 @@ func endSpan(span trace.Span, err error) {
 	span.End()
 }
 
-// process runs one attempt over a batch: claim, insert, compensate,
-// dead-letter. It returns the orders now persisted (for the finishing stage
-// to confirm), or an error only for transient failures (the whole batch is
-// retried; every step is idempotent).
+// process runs one attempt over a batch: decode, claim, insert, compensate,
+// dead-letter, observe. It returns the orders now persisted (for the
+// finishing stage to confirm), or an error only for transient failures (the
+// whole batch is retried; every step is idempotent).
 func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, firstFailure time.Time) (persisted []order.Ref, err error) {
-	var bad []poison
-	items := make([]item, 0, len(recs))
-	var spans []trace.Span
+	items, bad, spans := w.decode(recs)
+	// Every record's span ends with this attempt's outcome (the named err),
+	// skipped and rejected records included; a retry starts new spans.
+	defer func() {
+		for _, sp := range spans {
+			endSpan(sp, err)
+		}
+	}()
+	if items, err = w.claim(ctx, items); err != nil {
+		return nil, err
+	}
+	var rejected []rejection
+	if persisted, rejected, err = w.insert(ctx, items); err != nil {
+		return nil, err
+	}
+	if err = w.compensate(ctx, rejected); err != nil {
+		return nil, err
+	}
+	for _, r := range rejected {
+		bad = append(bad, poison{rec: r.it.rec, reason: ReasonConstraint, err: r.err})
+	}
+	if err := w.deadLetter(ctx, bad, attempt, firstFailure); err != nil {
+		return nil, &transientError{"kafka", err}
+	}
+	w.observe(items)
+	return persisted, nil
+}
+
+// decode parses the batch. Poison records are set aside for the DLQ; an order
+// seen twice in one batch (the relay and the API both published it) is
+// counted as a duplicate and kept once; every kept record gets its "orders
+// process" span, returned apart because later steps drop items.
+func (w *Writer) decode(recs []*kgo.Record) (items []item, bad []poison, spans []trace.Span) {
+	items = make([]item, 0, len(recs))
 	seen := make(map[string]bool, len(recs))
 	for _, r := range recs {
 		ev, err := order.DecodeOrderPlaced(r.Value)
@@ -87,7 +122,7 @@ func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, f
 			bad = append(bad, poison{rec: r, reason: decodeReason(err), err: err})
 			continue
 		}
-		if seen[ev.OrderID] { // the relay and the API both published it
+		if seen[ev.OrderID] {
 			w.m.duplicates.Inc()
 			continue
 		}
@@ -101,23 +136,21 @@ func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, f
 		}
 		items = append(items, it)
 	}
-	defer func() {
-		for _, sp := range spans {
-			endSpan(sp, err)
-		}
-	}()
+	return items, bad, spans
+}
 
-	// Claim the reservations so the API can no longer release them; skip the
-	// ones it released (their buyers heard 503) or that were compensated.
+// claim takes the reservations so the API can no longer release them, and
+// drops the orders whose reservation no longer backs them: released by the
+// API (their buyers heard 503) or already compensated.
+func (w *Writer) claim(ctx context.Context, items []item) ([]item, error) {
 	refs := make([]order.Ref, len(items))
 	for i, it := range items {
-		refs[i] = order.Ref{SaleID: it.ev.SaleID, OrderID: it.ev.OrderID}
+		refs[i] = it.ref()
 	}
 	claims, err := w.ledger.ClaimForPersist(ctx, refs)
 	if err != nil {
 		return nil, &transientError{"redis", err}
 	}
-	rows := make([]pgstore.Row, 0, len(items))
 	keep := items[:0]
 	for i, it := range items {
 		if slices.Contains(skipStages, claims[i]) {
@@ -126,54 +159,76 @@ func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, f
 			continue
 		}
 		keep = append(keep, it)
-		rows = append(rows, pgstore.Row{OrderPlaced: it.ev, TraceID: traceID(it.rec)})
 	}
-	items = keep
+	return keep, nil
+}
 
-	var rejected []poison
-	var rejectedItems []item
-	if len(rows) > 0 {
-		ictx, span := w.insertSpan(ctx, items)
-		t0 := time.Now()
-		res, err := w.store.InsertBatch(ictx, rows)
-		endSpan(span, err)
-		w.m.insertSeconds.Observe(time.Since(t0).Seconds())
+// rejection is a valid order the database refused for good.
+type rejection struct {
+	it  item
+	err error
+}
+
+// insert writes the claimed orders in one batch. When one row breaks the
+// batch (a permanent error), it finds that row by writing the others one by
+// one; the rows refused that way are returned as rejections.
+func (w *Writer) insert(ctx context.Context, items []item) (persisted []order.Ref, rejected []rejection, err error) {
+	if len(items) == 0 {
+		return nil, nil, nil
+	}
+	rows := make([]pgstore.Row, len(items))
+	for i, it := range items {
+		rows[i] = it.row()
+	}
+	ictx, span := w.insertSpan(ctx, items)
+	t0 := time.Now()
+	res, err := w.store.InsertBatch(ictx, rows)
+	endSpan(span, err)
+	w.m.insertSeconds.Observe(time.Since(t0).Seconds())
+	switch {
+	case err == nil:
+		w.m.inserted.Add(float64(len(res.Inserted)))
+		w.m.duplicates.Add(float64(len(res.Duplicates)))
+		for _, it := range items {
+			persisted = append(persisted, it.ref())
+		}
+		return persisted, nil, nil
+	case isPermanent(err):
+		return w.insertOneByOne(ctx, items)
+	default:
+		return nil, nil, &transientError{transientReason(err), err}
+	}
+}
+
+// insertOneByOne is insert's fallback: each row alone, so one refused row
+// does not keep the others out.
+func (w *Writer) insertOneByOne(ctx context.Context, items []item) (persisted []order.Ref, rejected []rejection, err error) {
+	for _, it := range items {
+		ins, err := w.store.InsertOne(ctx, it.row())
 		switch {
 		case err == nil:
-			w.m.inserted.Add(float64(len(res.Inserted)))
-			w.m.duplicates.Add(float64(len(res.Duplicates)))
-			for _, it := range items {
-				persisted = append(persisted, order.Ref{SaleID: it.ev.SaleID, OrderID: it.ev.OrderID})
+			if ins {
+				w.m.inserted.Inc()
+			} else {
+				w.m.duplicates.Inc()
 			}
+			persisted = append(persisted, it.ref())
 		case isPermanent(err):
-			// One row breaks the batch: find it, write the others one by one.
-			for _, it := range items {
-				row := pgstore.Row{OrderPlaced: it.ev, TraceID: traceID(it.rec)}
-				ins, err := w.store.InsertOne(ctx, row)
-				switch {
-				case err == nil:
-					if ins {
-						w.m.inserted.Inc()
-					} else {
-						w.m.duplicates.Inc()
-					}
-					persisted = append(persisted, order.Ref{SaleID: it.ev.SaleID, OrderID: it.ev.OrderID})
-				case isPermanent(err):
-					rejected = append(rejected, poison{rec: it.rec, reason: ReasonConstraint, err: err})
-					rejectedItems = append(rejectedItems, it)
-				default:
-					return nil, &transientError{transientReason(err), err}
-				}
-			}
+			rejected = append(rejected, rejection{it: it, err: err})
 		default:
-			return nil, &transientError{transientReason(err), err}
+			return nil, nil, &transientError{transientReason(err), err}
 		}
 	}
+	return persisted, rejected, nil
+}
 
-	// Saga: a valid order the database refuses for good gives its stock back.
-	for _, it := range rejectedItems {
-		o := order.Order{ID: it.ev.OrderID, SaleID: it.ev.SaleID, UserID: it.ev.UserID,
-			Quantity: it.ev.Quantity, IdempotencyKey: it.ev.IdempotencyKey}
+// compensate is the saga's last step: a valid order the database refuses for
+// good gives its stock back.
+func (w *Writer) compensate(ctx context.Context, rejected []rejection) error {
+	for _, r := range rejected {
+		ev := r.it.ev
+		o := order.Order{ID: ev.OrderID, SaleID: ev.SaleID, UserID: ev.UserID,
+			Quantity: ev.Quantity, IdempotencyKey: ev.IdempotencyKey}
 		err := w.ledger.Release(ctx, o, order.ReleaseRejected)
 		switch {
 		case err == nil:
@@ -182,17 +237,19 @@ func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, f
 		case errors.Is(err, order.ErrNotOwned), errors.Is(err, order.ErrNotFound):
 			// already compensated (a retried batch), or no reservation to return
 		default:
-			return nil, &transientError{"redis", err}
+			return &transientError{"redis", err}
 		}
 	}
-	if err := w.deadLetter(ctx, append(bad, rejected...), attempt, firstFailure); err != nil {
-		return nil, &transientError{"kafka", err}
-	}
+	return nil
+}
+
+// observe records, for every claimed order (persisted or rejected), how long
+// it took from its reservation to the end of its batch.
+func (w *Writer) observe(items []item) {
 	now := w.now()
 	for _, it := range items {
 		w.m.persistLatency.Observe(now.Sub(it.ev.ReservedAt).Seconds())
 	}
-	return persisted, nil
 }
 
 func decodeReason(err error) string {

@@ -39,7 +39,9 @@ type Ledger interface {
 	Release(ctx context.Context, o order.Order, mode order.ReleaseMode) error
 }
 
-// Config of the writer.
+// Config of the writer. Every field is required: the process defaults live
+// once, in the config package's envDefault tags, and a zero here is a wiring
+// mistake that Validate names rather than a value New quietly fills in.
 type Config struct {
 	Brokers  []string
 	Topic    string // orders
@@ -51,11 +53,12 @@ type Config struct {
 	BatchWait time.Duration
 	// BackoffMin/BackoffMax bound the exponential retry delay (1 s … 30 s).
 	BackoffMin, BackoffMax time.Duration
-	// ShutdownGrace bounds how long the batches in hand may take once Run's
-	// context is cancelled.
-	ShutdownGrace time.Duration
-	// Pipelines is how many batches are claimed and inserted at once (≥ 1;
-	// 0 means 2). Offsets are committed in order whatever the value.
+	// ShutdownTimeout is how long Run may take to stop once its context is
+	// cancelled: the batches in hand are inserted, confirmed and committed
+	// within it, then Run leaves the group and returns.
+	ShutdownTimeout time.Duration
+	// Pipelines is how many batches are claimed and inserted at once (≥ 1).
+	// Offsets are committed in order whatever the value.
 	Pipelines int
 	// Opts are extra client options (tests, tracing and metrics hooks).
 	Opts []kgo.Opt
@@ -64,17 +67,31 @@ type Config struct {
 	Tracer *kotel.Tracer
 }
 
+// Named validation errors.
+var (
+	ErrNoBrokers       = errors.New("writer: no brokers")
+	ErrTopics          = errors.New("writer: topic, DLQ topic and group are required")
+	ErrBatch           = errors.New("writer: batch size must be >= 1 and batch wait > 0")
+	ErrBackoff         = errors.New("writer: backoff min must be > 0 and <= backoff max")
+	ErrPipelines       = errors.New("writer: pipelines must be >= 1")
+	ErrShutdownTimeout = errors.New("writer: shutdown timeout must be > 0")
+)
+
 // Validate reports the first invalid setting.
 func (c Config) Validate() error {
 	switch {
 	case len(c.Brokers) == 0:
-		return errors.New("writer: no brokers")
+		return ErrNoBrokers
 	case c.Topic == "" || c.DLQTopic == "" || c.Group == "":
-		return errors.New("writer: topic, DLQ topic and group are required")
+		return ErrTopics
 	case c.BatchSize < 1 || c.BatchWait <= 0:
-		return fmt.Errorf("writer: batch size %d / wait %s", c.BatchSize, c.BatchWait)
+		return fmt.Errorf("%w (got %d / %s)", ErrBatch, c.BatchSize, c.BatchWait)
 	case c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin:
-		return fmt.Errorf("writer: backoff %s…%s", c.BackoffMin, c.BackoffMax)
+		return fmt.Errorf("%w (got %s…%s)", ErrBackoff, c.BackoffMin, c.BackoffMax)
+	case c.Pipelines < 1:
+		return fmt.Errorf("%w (got %d)", ErrPipelines, c.Pipelines)
+	case c.ShutdownTimeout <= 0:
+		return fmt.Errorf("%w (got %s)", ErrShutdownTimeout, c.ShutdownTimeout)
 	}
 	return nil
 }
@@ -97,12 +114,6 @@ type Writer struct {
 func New(cfg Config, store Store, ledger Ledger, m *Metrics, log *slog.Logger) (*Writer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
-	}
-	if cfg.ShutdownGrace <= 0 {
-		cfg.ShutdownGrace = 30 * time.Second
-	}
-	if cfg.Pipelines <= 0 {
-		cfg.Pipelines = 2
 	}
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
@@ -152,10 +163,10 @@ func (w *Writer) Ready() bool { return w.ready.Load() }
 // insert absorbs.
 func (w *Writer) Run(ctx context.Context) error {
 	// Batches in hand are finished even when shutdown has begun, for at most
-	// the grace period.
+	// the shutdown timeout.
 	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	stop := context.AfterFunc(ctx, func() { time.AfterFunc(w.cfg.ShutdownGrace, cancel) })
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(w.cfg.ShutdownTimeout, cancel) })
 	defer stop()
 
 	type inflight struct {
@@ -217,7 +228,7 @@ func (w *Writer) Run(ctx context.Context) error {
 		w.cl.AllowRebalance()
 		select {
 		case err := <-failed:
-			return err // only when the grace period ran out: nothing after it committed
+			return err // only when the shutdown timeout ran out: nothing after it committed
 		default:
 		}
 		if ctx.Err() != nil {

@@ -91,7 +91,8 @@ func newFixture(t testing.TB, partitions int32) *fixture {
 
 func (f *fixture) config() writer.Config {
 	return writer.Config{Brokers: f.env.KafkaBrokers, Topic: f.topic, DLQTopic: f.dlq, Group: f.group,
-		BatchSize: 5000, BatchWait: 20 * time.Millisecond, BackoffMin: 200 * time.Millisecond, BackoffMax: 2 * time.Second}
+		BatchSize: 5000, BatchWait: 20 * time.Millisecond, BackoffMin: 200 * time.Millisecond, BackoffMax: 2 * time.Second,
+		Pipelines: 2, ShutdownTimeout: 30 * time.Second}
 }
 
 // start runs a writer until the test ends (or stop is called).
