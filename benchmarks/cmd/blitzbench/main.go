@@ -23,6 +23,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -203,8 +204,15 @@ func loadSettings() (*suite.Settings, error) {
 	if group == "" {
 		group = "order-writer"
 	}
+	// The stack's state directory, as infra/local/lib.sh picks it; blitzbench
+	// runs from the repository's root, like the .local/bench it writes.
+	state := get("BLITZBUY_STATE_DIR")
+	if state == "" {
+		state = ".local"
+	}
 	return &suite.Settings{
-		API: u, APIAddr: addr, Secret: []byte(get("BLITZBUY_JWT_SECRET")), AdminToken: get("BLITZBUY_ADMIN_TOKEN"),
+		RunDir: filepath.Join(state, "run"),
+		API:    u, APIAddr: addr, Secret: []byte(get("BLITZBUY_JWT_SECRET")), AdminToken: get("BLITZBUY_ADMIN_TOKEN"),
 		Verify: verify.Config{
 			PostgresURL: get("BLITZBUY_POSTGRES_URL"), RedisAddr: get("BLITZBUY_REDIS_ADDR"), RedisDB: db,
 			Brokers: strings.Split(get("BLITZBUY_KAFKA_BROKERS"), ","), Group: group, Topic: "orders",

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/calibrate"
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/cpu"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/report"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/results"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/suite"
@@ -219,6 +220,9 @@ func addRep(dst, r *results.Scenario, ceiling float64) {
 		P50Ms: r.Latency.P50Ms, P95Ms: r.Latency.P95Ms, P99Ms: r.Latency.P99Ms, Errors: r.Errors,
 	})
 	dst.Errors += r.Errors
+	// CPU is summed, not a median: per request it is then the mean over
+	// every request of every repetition.
+	dst.CPU = cpu.Add(dst.CPU, r.CPU)
 	dst.AcceptedRPS = r.AcceptedRPS
 	dst.Load, dst.Outcomes, dst.Generator, dst.SaleID, dst.Drain, dst.Timeline = r.Load, r.Outcomes, r.Generator, r.SaleID, r.Drain, r.Timeline
 	for _, inv := range r.Invariants {

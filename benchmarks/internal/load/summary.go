@@ -44,6 +44,19 @@ type Summary struct {
 // Count returns how many results had outcome o.
 func (s *Summary) Count(o Outcome) int64 { return s.Outcomes[o.String()] }
 
+// Answered counts the requests that got an HTTP answer, whatever its
+// status: all but those never sent and the transport errors (which include
+// the timeouts). It is what per-request costs divide by.
+func (s *Summary) Answered() int64 {
+	var n int64
+	for o, c := range s.Outcomes {
+		if o != NotSent.String() && o != TransportError.String() {
+			n += c
+		}
+	}
+	return n
+}
+
 // Summarize computes rates, latency percentiles, the outcome mix and a
 // per-second timeline of a run. The window for rates is from the first
 // scheduled request to the last answer.

@@ -88,7 +88,10 @@ type Scenario struct {
 	CeilingRatio float64 `json:"ceiling_ratio"`
 
 	Generator Generator `json:"generator"`
-	Drain     *Drain    `json:"drain,omitempty"`
+	// CPU is where the CPU went during the load (absent in files written
+	// before it was measured).
+	CPU   *CPU   `json:"cpu,omitempty"`
+	Drain *Drain `json:"drain,omitempty"`
 	// Persist is the end-to-end latency from reservation (reserved_at) to the
 	// committed PostgreSQL row (persisted_at) of every accepted order.
 	Persist    *Latency    `json:"persist,omitempty"`
@@ -147,6 +150,23 @@ type Generator struct {
 	// LateP99Ms is the 99th percentile of how late requests left compared
 	// with their schedule (the generator's own lag, not the server's).
 	LateP99Ms float64 `json:"late_p99_ms"`
+}
+
+// CPU is the CPU time of each stack process (with all its descendants:
+// PostgreSQL's backends, …) and of the generator, from just before the load
+// to its last answer — not the drain nor the verification — keyed by
+// process: order-api, order-writer, redis, kafka, postgres, jaeger,
+// prometheus, generator. A process that was not measured (no pid file, not
+// running) is absent, not 0. For a search it is the reported step's; for a
+// repeated scenario the sum over the repetitions.
+type CPU struct {
+	// USPerRequest is Seconds × 10⁶ / Requests: CPU microseconds per
+	// request answered.
+	USPerRequest map[string]float64 `json:"us_per_request"`
+	Seconds      map[string]float64 `json:"seconds"`
+	// Requests is the requests answered (any HTTP status; not the ones
+	// never sent or that got no answer).
+	Requests int64 `json:"requests"`
 }
 
 // Drain is the wait, after the last answer, until the pipeline was empty:

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/calibrate"
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/cpu"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/load"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/requests"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/results"
@@ -28,13 +29,16 @@ func (b *Bench) Capacity(ctx context.Context, s *scenarios.Scenario, d time.Dura
 	if err != nil {
 		return nil, err
 	}
+	span := b.cpu.Start()
 	run, err := load.Closed(ctx, b.target(sale.ID), calibrate.Conns, d, reqs)
+	secs := span.Stop()
 	if err != nil {
 		return nil, err
 	}
 	sum := load.Summarize(run, "closed")
 	sum.Load.Connections = calibrate.Conns
-	r := &results.Scenario{Name: "gate-capacity", SaleID: sale.ID, Load: sum.Load, Latency: sum.Latency, Outcomes: sum.Outcomes, Generator: sum.Generator}
+	r := &results.Scenario{Name: "gate-capacity", SaleID: sale.ID, Load: sum.Load, Latency: sum.Latency, Outcomes: sum.Outcomes, Generator: sum.Generator,
+		CPU: cpu.Report(secs, sum.Answered())}
 	for o, n := range sum.Outcomes {
 		if o != load.Accepted.String() && o != load.SoldOut.String() {
 			r.Errors += n

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/cpu"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/load"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/requests"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/results"
@@ -33,7 +34,11 @@ func (b *Bench) Once(ctx context.Context, s *scenarios.Scenario, stages []result
 		return nil, nil, err
 	}
 	smp := b.sample(ctx, sale.ID)
+	// The CPU is measured over the load alone: the drain and the
+	// verification are the harness's work, not the requests'.
+	span := b.cpu.Start()
 	run, err := b.open(ctx, s.Name, sale.ID, sched, reqs)
+	secs := span.Stop()
 	if err != nil {
 		smp.stop()
 		return nil, nil, err
@@ -44,7 +49,9 @@ func (b *Bench) Once(ctx context.Context, s *scenarios.Scenario, stages []result
 	if err != nil {
 		return nil, nil, err
 	}
-	return b.score(s, sale.ID, sum, run, v), run, nil
+	r := b.score(s, sale.ID, sum, run, v)
+	r.CPU = cpu.Report(secs, sum.Answered())
+	return r, run, nil
 }
 
 // open sends reqs on sched, with a live line on a terminal.

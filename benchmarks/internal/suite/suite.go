@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/calibrate"
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/cpu"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/load"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/machine"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/report"
@@ -38,6 +39,9 @@ type Settings struct {
 	Secret     []byte
 	AdminToken string
 	Verify     verify.Config
+	// RunDir is the stack's directory of pid files (.local/run), where the
+	// processes whose CPU is measured are found.
+	RunDir string
 }
 
 // Bench is one blitzbench invocation against the stack.
@@ -49,6 +53,7 @@ type Bench struct {
 	scale   float64
 	tty     bool
 	seed    uint64
+	cpu     *cpu.Meter
 	// DrainTimeout bounds the wait for the pipeline to empty after the load.
 	DrainTimeout time.Duration
 	// KeepKeys leaves a verified sale's keys in Redis (see verify.Cleanup).
@@ -84,6 +89,7 @@ func Start(ctx context.Context, st *Settings, command string, scale float64, cal
 	}
 	b := &Bench{st: st, check: check, sign: requests.NewSigner(st.Secret, time.Hour), scale: scale, DrainTimeout: 90 * time.Second,
 		tty: term.IsTerminal(int(os.Stderr.Fd())), seed: uint64(time.Now().UnixNano())}
+	b.cpu = cpu.NewMeter(st.RunDir, b.Logf)
 	f := &results.File{Schema: results.SchemaVersion, Tool: "blitzbench", Command: command,
 		StartedAt: time.Now().UTC(), Machine: machine.Info(), Git: machine.Git()}
 	b.settle(ctx)
