@@ -47,6 +47,11 @@ type view struct {
 	Elapsed  string
 	Passed   int
 	Sections []section
+	// CPUKeys are the processes whose CPU some scenario measured (none: no
+	// CPU section); CPURows and CPUChart show them.
+	CPUKeys  []string
+	CPURows  []cpuRow
+	CPUChart template.HTML
 }
 
 // section is one scenario's part of the page.
@@ -62,6 +67,7 @@ type section struct {
 	LagChart     template.HTML
 	OutcomeChart template.HTML
 	SearchChart  template.HTML
+	CPUText      string
 }
 
 func newView(f *results.File) view {
@@ -71,6 +77,16 @@ func newView(f *results.File) view {
 			v.Passed++
 		}
 		v.Sections = append(v.Sections, newSection(i, s, f.Calibration != nil))
+	}
+	if v.CPUKeys = cpuKeys(f); len(v.CPUKeys) > 0 {
+		v.CPUChart = cpuChart(f, v.CPUKeys)
+		for _, sec := range v.Sections {
+			r := cpuRow{Name: sec.Name, Anchor: sec.Anchor, Total: cpuTotal(sec.CPU)}
+			for _, k := range v.CPUKeys {
+				r.Cells = append(r.Cells, cpuCell(sec.CPU, k))
+			}
+			v.CPURows = append(v.CPURows, r)
+		}
 	}
 	return v
 }
@@ -82,6 +98,7 @@ func newSection(i int, s results.Scenario, calibrated bool) section {
 		Anchor:   slug(i, s.Name),
 		LoadText: loadText(s.Load),
 		Ratio:    ceilingRatio(s, calibrated),
+		CPUText:  cpuText(s.CPU),
 	}
 	var total int64
 	for _, n := range s.Outcomes {

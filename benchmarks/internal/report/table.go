@@ -54,6 +54,7 @@ func Table(w io.Writer, f *results.File) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "rates in req/s (CEIL = achieved / calibration ceiling), latencies in ms, DRAIN in s (! = timed out)")
+	cpuTable(w, f, nameW)
 
 	for _, s := range f.Scenarios {
 		if s.Pass {
@@ -79,6 +80,35 @@ func Table(w io.Writer, f *results.File) {
 	}
 	fmt.Fprintf(w, "result: %s (%d of %d scenarios passed)\n", result, passed, len(f.Scenarios))
 }
+
+// cpuTable writes, under the scenarios, the CPU microseconds each process
+// spent per request answered (cpu.us_per_request), one row per scenario in
+// the same order; nothing for a file in which no scenario measured it.
+func cpuTable(w io.Writer, f *results.File, nameW int) {
+	keys := cpuKeys(f)
+	if len(keys) == 0 {
+		return
+	}
+	nameW = max(nameW, len(cpuHeader))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	row := func(cells ...string) {
+		cells[0] = fmt.Sprintf("%-*s", nameW, cells[0])
+		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+	}
+	fmt.Fprintln(w)
+	row(append(append([]string{cpuHeader}, keys...), "total")...)
+	for _, s := range f.Scenarios {
+		cells := []string{ascii(s.Name)}
+		for _, k := range keys {
+			cells = append(cells, ascii(cpuCell(s.CPU, k)))
+		}
+		row(append(cells, ascii(cpuTotal(s.CPU)))...)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "CPU us of each process (with its children) per request answered, over the load; - = not measured")
+}
+
+const cpuHeader = "CPU us/REQ"
 
 // ascii keeps terminal output plain: the HTML's em dash becomes "-".
 func ascii(s string) string { return strings.ReplaceAll(s, missing, "-") }

@@ -111,6 +111,18 @@ footer{color:var(--muted);font-size:12px;text-align:center;padding:8px}
 </table></div>{{else}}<p class="nodata">no scenarios</p>{{end}}
 </section>
 
+{{if .CPUKeys}}<section id="cpu">
+<h2>Where the CPU goes</h2>
+<p class="muted desc">CPU time of each process (with all its children: PostgreSQL's backends …) from just before each scenario's load to its last answer, read from <code>/proc</code> for the pids in the stack's pid files, divided by the requests answered (<code>cpu.us_per_request</code>). The drain and the verification are not included; for the max search it is the reported step's, for the gate the sum over its repetitions. — = not measured.</p>
+{{.CPUChart}}
+<div class="scroll"><table>
+<thead><tr><th>Scenario</th>{{range .CPUKeys}}<th class="n">{{.}}</th>{{end}}<th class="n">total</th></tr></thead>
+<tbody>{{range .CPURows}}<tr data-scenario="{{.Name}}"><td><a href="#{{.Anchor}}">{{.Name}}</a></td>{{range .Cells}}<td class="n">{{.}}</td>{{end}}<td class="n"><strong>{{.Total}}</strong></td></tr>
+{{end}}</tbody>
+</table></div>
+<p class="muted">µs of CPU per request answered.</p>
+</section>{{end}}
+
 {{range $s := .Sections}}<section class="scenario{{if not .Pass}} failed{{end}}" id="{{.Anchor}}" data-scenario="{{.Name}}">
 <h2>{{.Name}} <span class="ver">v{{.Version}}</span> {{template "badge" .Pass}}</h2>
 {{with .Description}}<p class="desc">{{.}}</p>{{end}}
@@ -118,6 +130,7 @@ footer{color:var(--muted);font-size:12px;text-align:center;padding:8px}
 <dt>Load</dt><dd>{{.LoadText}}</dd>
 <dt>Requests</dt><dd>{{count .Load.Requests}} in {{secs .Load.Seconds}} s · offered {{rps .Load.OfferedRPS}}/s · achieved {{rps .Load.AchievedRPS}}/s ({{.Ratio}} of ceiling) · accepted {{rps .AcceptedRPS}}/s · <span{{if gt .Errors 0}} class="bad"{{end}}>{{count .Errors}} errors</span></dd>
 {{with .Generator}}<dt>Generator</dt><dd>{{secs .CPUSeconds}} CPU s ({{pct .CPUShare}} of machine) · max in flight {{count .MaxInFlight}} · schedule lag p99 {{unit (ms .LateP99Ms) "ms"}}</dd>{{end}}
+{{with .CPUText}}<dt>CPU</dt><dd>{{.}} (<a href="#cpu">by process</a>)</dd>{{end}}
 <dt>Drain</dt><dd>{{with .Drain}}{{secs .Seconds}} s · max writer lag {{count .MaxLag}} records{{if .TimedOut}} <span class="tag bad">timed out</span>{{end}}{{else}}—{{end}}</dd>
 {{if or .File .SaleID}}<dt>Source</dt><dd>{{with .File}}<code>{{.}}</code>{{end}}{{with .SaleID}} · sale <code>{{.}}</code>{{end}}</dd>{{end}}
 </dl>
