@@ -99,6 +99,12 @@ func TestVerifierCatchesOversell(t *testing.T) {
 		if got := f.Scenarios[0].Outcomes["accepted"]; got != 100 {
 			t.Errorf("accepted = %d, want exactly the stock, 100", got)
 		}
+		// The generator is always measured (the stack's processes only when
+		// their pid files are there, and this test's order-api is not the
+		// stack's).
+		if c := f.Scenarios[0].CPU; c == nil || c.Requests == 0 || !has(c.USPerRequest, "generator") {
+			t.Errorf("cpu = %+v, want the generator's µs per request", c)
+		}
 		// The run removed its sale from Redis (verify.Cleanup names the keys
 		// the way the services lay them out: a layout change leaks here).
 		check, err := verify.New(context.Background(), verifyConfig(stack))
@@ -115,6 +121,8 @@ func TestVerifierCatchesOversell(t *testing.T) {
 		}
 	})
 }
+
+func has(m map[string]float64, k string) bool { _, ok := m[k]; return ok }
 
 // verifyConfig is a verify.Config for the stack's settings.
 func verifyConfig(stack map[string]string) verify.Config {
