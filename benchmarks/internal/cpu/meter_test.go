@@ -1,7 +1,6 @@
 package cpu
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"maps"
@@ -22,20 +21,8 @@ func TestMeter(t *testing.T) {
 	requireProc(t)
 	dir := t.TempDir()
 
-	api := helper("parent-live")
-	in, err := api.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := api.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := api.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { in.Close(); _ = api.Wait() })
-	writePID(t, dir, "orderapi.pid", api.Process.Pid)
+	api, in, out := start(t, "parent-live")
+	writePID(t, dir, "orderapi.pid", api)
 
 	dead := exec.Command("true")
 	if err := dead.Run(); err != nil {
@@ -53,7 +40,7 @@ func TestMeter(t *testing.T) {
 	if _, err := io.WriteString(in, "go\n"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
+	if _, err := out.ReadString('\n'); err != nil {
 		t.Fatal(err)
 	}
 	secs := sp.Stop()

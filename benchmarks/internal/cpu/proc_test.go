@@ -177,20 +177,7 @@ func TestTreeCountsDescendants(t *testing.T) {
 	requireProc(t)
 	for _, role := range []string{"parent-live", "parent-reap"} {
 		t.Run(role, func(t *testing.T) {
-			c := helper(role)
-			in, err := c.StdinPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			out, err := c.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { in.Close(); _ = c.Wait() })
-			parent := c.Process.Pid
+			parent, in, out := start(t, role)
 
 			before := ticks(t, parent)
 			if _, err := io.WriteString(in, "go\n"); err != nil {
@@ -198,7 +185,7 @@ func TestTreeCountsDescendants(t *testing.T) {
 			}
 			var child int
 			var word string
-			if _, err := fmt.Fscan(bufio.NewReader(out), &child, &word); err != nil {
+			if _, err := fmt.Fscan(out, &child, &word); err != nil {
 				t.Fatal(err)
 			}
 			tab, err := Scan("/proc")
@@ -217,6 +204,26 @@ func TestTreeCountsDescendants(t *testing.T) {
 			}
 		})
 	}
+}
+
+// start starts the test binary in role, stopped when the test ends: its
+// pid, its stdin and its stdout.
+func start(t *testing.T, role string) (int, io.Writer, *bufio.Reader) {
+	t.Helper()
+	c := helper(role)
+	in, err := c.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close(); _ = c.Wait() })
+	return c.Process.Pid, in, bufio.NewReader(out)
 }
 
 func ticks(t *testing.T, pid int) uint64 {

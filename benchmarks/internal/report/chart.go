@@ -521,19 +521,14 @@ func outcomeMix(title string, items []outcome) template.HTML {
 		stackH = 18.0
 		rowsY  = stackY + stackH + 16
 	)
-	labelW := 80.0
-	for _, o := range items {
-		labelW = math.Max(labelW, float64(utf8.RuneCountInString(o.Key))*charW+16)
+	keys := make([]string, len(items))
+	for i, o := range items {
+		keys[i] = o.Key
 	}
-	labelW = math.Min(labelW, 220)
-	countW := 130.0 // "1,234,567 (100.0%)"
-	barMax := chartW - labelW - countW - padR
-	h := rowsY + rowH*float64(len(items)) + 6
+	labelW, barMax, h := rowLayout(keys, 130, rowsY, rowH) // 130: "1,234,567 (100.0%)"
 
 	var b strings.Builder
-	b.WriteString(`<svg class="chart mix" viewBox="0 0 ` + coord(chartW) + ` ` + coord(h) + `" role="img" aria-label="` + esc(title) + `">`)
-	b.WriteString(`<title>` + esc(title) + `</title>`)
-	b.WriteString(`<text class="title" x="8" y="20">` + esc(title) + `</text>`)
+	openRows(&b, "mix", title, h)
 	// The stacked bar spans the label column too.
 	x := 8.0
 	full := chartW - padR - 8
@@ -547,11 +542,7 @@ func outcomeMix(title string, items []outcome) template.HTML {
 	}
 	for i, o := range items {
 		y := rowsY + rowH*float64(i)
-		key := o.Key
-		if r := []rune(key); float64(len(r))*charW+16 > labelW {
-			key = string(r[:max(1, int((labelW-16)/charW)-1)]) + "…"
-		}
-		b.WriteString(`<text x="` + coord(labelW-8) + `" y="` + coord(y+14) + `" text-anchor="end">` + esc(key) + `</text>`)
+		b.WriteString(`<text x="` + coord(labelW-8) + `" y="` + coord(y+14) + `" text-anchor="end">` + esc(fitLabel(o.Key, labelW)) + `</text>`)
 		w := 0.0
 		if o.Count > 0 {
 			w = math.Max(1, barMax*float64(o.Count)/float64(maxCount))
@@ -561,6 +552,37 @@ func outcomeMix(title string, items []outcome) template.HTML {
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+// Row charts (the outcome mix, the CPU by process) put a label column
+// left of their bars.
+
+// rowLayout lays out a row chart of one row per name, rowH high from rowsY,
+// with a figure rightW wide after the longest bar: the label column's width
+// (the longest name, within 80 and 220), the longest bar's and the chart's
+// height.
+func rowLayout(names []string, rightW, rowsY, rowH float64) (labelW, barMax, h float64) {
+	labelW = 80.0
+	for _, n := range names {
+		labelW = math.Max(labelW, float64(utf8.RuneCountInString(n))*charW+16)
+	}
+	labelW = math.Min(labelW, 220)
+	return labelW, chartW - labelW - rightW - padR, rowsY + rowH*float64(len(names)) + 6
+}
+
+// fitLabel shortens s with an ellipsis to fit a label column of width w.
+func fitLabel(s string, w float64) string {
+	if r := []rune(s); float64(len(r))*charW+16 > w {
+		return string(r[:max(1, int((w-16)/charW)-1)]) + "…"
+	}
+	return s
+}
+
+// openRows writes the <svg> element and title of a row chart h high.
+func openRows(b *strings.Builder, class, title string, h float64) {
+	b.WriteString(`<svg class="chart ` + class + `" viewBox="0 0 ` + coord(chartW) + ` ` + coord(h) + `" role="img" aria-label="` + esc(title) + `">`)
+	b.WriteString(`<title>` + esc(title) + `</title>`)
+	b.WriteString(`<text class="title" x="8" y="20">` + esc(title) + `</text>`)
 }
 
 // palette colours outcomes that outcomeColor does not recognise.

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/cpu"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/results"
@@ -138,31 +137,22 @@ func cpuChart(f *results.File, keys []string) template.HTML {
 		barH  = 16.0
 		rowsY = 68.0 // below a legend of two lines
 	)
-	labelW := 80.0
-	for _, b := range bars {
-		labelW = math.Max(labelW, float64(utf8.RuneCountInString(b.name))*charW+16)
+	names := make([]string, len(bars))
+	for i, b := range bars {
+		names[i] = b.name
 	}
-	labelW = math.Min(labelW, 220)
-	totalW := 70.0 // "1,234 µs"
-	barMax := chartW - labelW - totalW - padR
-	h := rowsY + rowH*float64(len(bars)) + 6
+	labelW, barMax, h := rowLayout(names, 70, rowsY, rowH) // 70: "1,234 µs"
 
 	legend := make([]legendItem, len(keys))
 	for i, k := range keys {
 		legend[i] = legendItem{Name: k, Color: cpuColor(k, i), Dot: true}
 	}
 	var sb strings.Builder
-	sb.WriteString(`<svg class="chart cpu" viewBox="0 0 ` + coord(chartW) + ` ` + coord(h) + `" role="img" aria-label="` + esc(title) + `">`)
-	sb.WriteString(`<title>` + esc(title) + `</title>`)
-	sb.WriteString(`<text class="title" x="8" y="20">` + esc(title) + `</text>`)
+	openRows(&sb, "cpu", title, h)
 	writeLegend(&sb, legend, 8, 42, chartW-padR)
 	for j, b := range bars {
 		y := rowsY + rowH*float64(j)
-		name := b.name
-		if r := []rune(name); float64(len(r))*charW+16 > labelW {
-			name = string(r[:max(1, int((labelW-16)/charW)-1)]) + "…"
-		}
-		sb.WriteString(`<text x="` + coord(labelW-8) + `" y="` + coord(y+13) + `" text-anchor="end">` + esc(name) + `</text>`)
+		sb.WriteString(`<text x="` + coord(labelW-8) + `" y="` + coord(y+13) + `" text-anchor="end">` + esc(fitLabel(b.name, labelW)) + `</text>`)
 		x := labelW
 		for i, v := range b.vals {
 			if v <= 0 {
