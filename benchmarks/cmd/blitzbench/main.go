@@ -211,12 +211,12 @@ func loadSettings() (*suite.Settings, error) {
 		state = ".local"
 	}
 	return &suite.Settings{
-		RunDir: filepath.Join(state, "run"),
-		API:    u, APIAddr: addr, Secret: []byte(get("BLITZBUY_JWT_SECRET")), AdminToken: get("BLITZBUY_ADMIN_TOKEN"),
+		API: u, APIAddr: addr, Secret: []byte(get("BLITZBUY_JWT_SECRET")), AdminToken: get("BLITZBUY_ADMIN_TOKEN"),
 		Verify: verify.Config{
 			PostgresURL: get("BLITZBUY_POSTGRES_URL"), RedisAddr: get("BLITZBUY_REDIS_ADDR"), RedisDB: db,
 			Brokers: strings.Split(get("BLITZBUY_KAFKA_BROKERS"), ","), Group: group, Topic: "orders",
 		},
+		RunDir: filepath.Join(state, "run"),
 	}, nil
 }
 
