@@ -3,15 +3,24 @@
 // scenario says what is on sale, how requests arrive (open-model stages, or a
 // search for the highest rate), what each request is, which answers are
 // expected, and the thresholds the run must meet.
+//
+// Rates may be absolute (req/s) or shares of the ceiling blitzbench
+// calibrates at the start of the same run; the shipped scenarios are all
+// relative, so that `task bench` asks the same of a slow machine as of a fast
+// one. The suite resolves the shares into rates once the ceiling is known
+// (Stages, Search.Rates).
 package scenarios
 
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -44,22 +53,90 @@ type Sale struct {
 	PerUserLimit int64 `yaml:"per_user_limit"`
 }
 
-// Stage is a constant rate (Rate) or a ramp (From → To) for Seconds.
+// Stage is Seconds of one piece of the load profile, in exactly one of four
+// forms: a constant Rate, a constant CeilingRatio, a ramp From → To, or a ramp
+// FromRatio → ToRatio. The ratios are of the calibrated ceiling, in (0, 1]
+// (a ramp's ends in [0, 1], not both 0); a zero field counts as absent.
 type Stage struct {
-	Rate    float64 `yaml:"rate"`
-	From    float64 `yaml:"from"`
-	To      float64 `yaml:"to"`
-	Seconds float64 `yaml:"seconds"`
+	Rate         float64 `yaml:"rate"`
+	From         float64 `yaml:"from"`
+	To           float64 `yaml:"to"`
+	CeilingRatio float64 `yaml:"ceiling_ratio"`
+	FromRatio    float64 `yaml:"from_ratio"`
+	ToRatio      float64 `yaml:"to_ratio"`
+	Seconds      float64 `yaml:"seconds"`
 }
 
-// Search drives the max scenario.
+// Relative reports whether the stage's rate is a share of the ceiling.
+func (st Stage) Relative() bool { return st.CeilingRatio != 0 || st.FromRatio != 0 || st.ToRatio != 0 }
+
+func (st Stage) check() error {
+	forms := 0
+	for _, set := range []bool{st.Rate != 0, st.CeilingRatio != 0, st.From != 0 || st.To != 0, st.FromRatio != 0 || st.ToRatio != 0} {
+		if set {
+			forms++
+		}
+	}
+	inUnit := func(v float64) bool { return v >= 0 && v <= 1 }
+	switch {
+	case st.Seconds <= 0:
+		return errors.New("seconds must be > 0")
+	case forms != 1:
+		return errors.New("give exactly one of rate, ceiling_ratio (0 < ratio <= 1), from/to, from_ratio/to_ratio")
+	case st.Rate < 0 || st.From < 0 || st.To < 0:
+		return errors.New("rates must be >= 0")
+	case st.CeilingRatio < 0 || st.CeilingRatio > 1:
+		return fmt.Errorf("ceiling_ratio %g: want a share of the ceiling in (0, 1]", st.CeilingRatio)
+	case !inUnit(st.FromRatio) || !inUnit(st.ToRatio):
+		return fmt.Errorf("from_ratio %g, to_ratio %g: want shares of the ceiling in [0, 1]", st.FromRatio, st.ToRatio)
+	}
+	return nil
+}
+
+// Search drives a search scenario (max, write-max): rates from a start,
+// times Factor per step, up to a cap, then Bisect halvings, at most MaxSteps
+// steps in all. Start and cap are absolute (StartRate, MaxRate) or shares of
+// the ceiling (StartRatio, MaxRatio), both of one kind.
 type Search struct {
 	Objective   []string `yaml:"objective"`
 	StartRate   float64  `yaml:"start_rate"`
+	StartRatio  float64  `yaml:"start_ratio"`
 	Factor      float64  `yaml:"factor"`
 	MaxRate     float64  `yaml:"max_rate"`
+	MaxRatio    float64  `yaml:"max_ratio"`
 	StepSeconds float64  `yaml:"step_seconds"`
 	Bisect      int      `yaml:"bisect"`
+	// MaxSteps bounds the steps, up and bisecting (0: only the cap and
+	// Bisect bound them).
+	MaxSteps int `yaml:"max_steps"`
+	// PauseSeconds is the rest after every step (default 1 s), so that
+	// steps do not overlap in Kafka and the writer.
+	PauseSeconds float64 `yaml:"pause_seconds"`
+}
+
+// Relative reports whether the search's rates are shares of the ceiling.
+func (se *Search) Relative() bool { return se.StartRatio != 0 || se.MaxRatio != 0 }
+
+// Rates is the search's start and cap in req/s, given the ceiling.
+func (se *Search) Rates(ceiling float64) (start, limit float64, err error) {
+	if !se.Relative() {
+		return se.StartRate, se.MaxRate, nil
+	}
+	if !(ceiling > 0) {
+		return 0, 0, fmt.Errorf("search start_ratio/max_ratio need a calibrated ceiling, got %g", ceiling)
+	}
+	return math.Round(se.StartRatio * ceiling), math.Round(se.MaxRatio * ceiling), nil
+}
+
+func (se *Search) check() error {
+	absolute := se.StartRate > 0 && se.MaxRate >= se.StartRate && !se.Relative()
+	relative := se.StartRatio > 0 && se.MaxRatio >= se.StartRatio && se.MaxRatio <= 1 && se.StartRate == 0 && se.MaxRate == 0
+	if len(se.Objective) == 0 || se.Factor <= 1 || se.StepSeconds <= 0 || !(absolute || relative) ||
+		se.Bisect < 0 || se.MaxSteps < 0 || se.PauseSeconds < 0 {
+		return errors.New("search needs objective, factor > 1, step_seconds > 0, and start_rate > 0 with max_rate >= start_rate, " +
+			"or 0 < start_ratio <= max_ratio <= 1; bisect, max_steps and pause_seconds >= 0")
+	}
+	return nil
 }
 
 // Traffic is what each request is. The shares are of all requests; the rest
@@ -71,17 +148,39 @@ type Traffic struct {
 	RateBurst    float64 `yaml:"rate_burst"`
 }
 
-// Stages converts the load profile into the results form.
-func (s *Scenario) Stages() []results.Stage {
+// Relative reports whether any of the scenario's rates is a share of the
+// ceiling.
+func (s *Scenario) Relative() bool {
+	if s.Search != nil && s.Search.Relative() {
+		return true
+	}
+	return slices.ContainsFunc(s.Load, Stage.Relative)
+}
+
+// Stages converts the load profile into the results form, resolving shares
+// of the ceiling into whole req/s (the shares are kept beside the rates).
+// A relative stage without a ceiling (ceiling <= 0) is an error.
+func (s *Scenario) Stages(ceiling float64) ([]results.Stage, error) {
 	out := make([]results.Stage, len(s.Load))
 	for i, st := range s.Load {
-		if st.Rate > 0 {
+		if st.Relative() && !(ceiling > 0) {
+			return nil, fmt.Errorf("%s: load stage %d is relative to the ceiling, and there is no calibrated ceiling (%g)", s.Name, i+1, ceiling)
+		}
+		rate := func(r float64) float64 { return math.Round(r * ceiling) }
+		switch {
+		case st.Rate > 0:
 			out[i] = results.Stage{FromRPS: st.Rate, ToRPS: st.Rate, Seconds: st.Seconds}
-		} else {
+		case st.CeilingRatio > 0:
+			out[i] = results.Stage{FromRPS: rate(st.CeilingRatio), ToRPS: rate(st.CeilingRatio), Seconds: st.Seconds,
+				FromRatio: st.CeilingRatio, ToRatio: st.CeilingRatio}
+		case st.Relative():
+			out[i] = results.Stage{FromRPS: rate(st.FromRatio), ToRPS: rate(st.ToRatio), Seconds: st.Seconds,
+				FromRatio: st.FromRatio, ToRatio: st.ToRatio}
+		default:
 			out[i] = results.Stage{FromRPS: st.From, ToRPS: st.To, Seconds: st.Seconds}
 		}
 	}
-	return out
+	return out, nil
 }
 
 // Validate names the first thing wrong with a scenario.
@@ -105,15 +204,13 @@ func (s *Scenario) Validate(outcomeKnown func(string) bool) error {
 		return fmt.Errorf("%s: expect lists no outcome", s.Name)
 	}
 	for i, st := range s.Load {
-		constant := st.Rate > 0
-		ramp := st.From > 0 || st.To > 0
-		if constant == ramp || st.Seconds <= 0 || st.Rate < 0 || st.From < 0 || st.To < 0 {
-			return fmt.Errorf("%s: load stage %d: need seconds > 0 and either rate or from/to", s.Name, i+1)
+		if err := st.check(); err != nil {
+			return fmt.Errorf("%s: load stage %d: %w", s.Name, i+1, err)
 		}
 	}
-	if se := s.Search; se != nil {
-		if se.StartRate <= 0 || se.Factor <= 1 || se.MaxRate < se.StartRate || se.StepSeconds <= 0 || len(se.Objective) == 0 {
-			return fmt.Errorf("%s: search needs objective, start_rate > 0, factor > 1, max_rate >= start_rate, step_seconds > 0", s.Name)
+	if s.Search != nil {
+		if err := s.Search.check(); err != nil {
+			return fmt.Errorf("%s: %w", s.Name, err)
 		}
 	}
 	for _, o := range s.Expect {
@@ -144,6 +241,29 @@ func Names() []string {
 		names = append(names, strings.TrimSuffix(e, ".yaml"))
 	}
 	sort.Strings(names)
+	return names
+}
+
+// runOrder is the default run's order: the flash sale first, straight after
+// the warm-up, as docs/benchmarks.md's figures were measured; the searches
+// last, since their final steps overload the machine on purpose.
+var runOrder = []string{"hot-item", "write-heavy", "abuse", "max", "write-max"}
+
+// Default is what `blitzbench run` runs without arguments: every built-in
+// scenario, those of runOrder in its order, then any other by name (a new
+// file is never left out of `task bench`).
+func Default() []string {
+	var names []string
+	for _, n := range runOrder {
+		if slices.Contains(Names(), n) {
+			names = append(names, n)
+		}
+	}
+	for _, n := range Names() {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
 	return names
 }
 

@@ -11,7 +11,8 @@ func TestValidateRejectsNegativeRamp(t *testing.T) {
 		s := &Scenario{Name: "t", Version: 1, Sale: Sale{Stock: 1, PerUserLimit: 1}, Load: []Stage{st},
 			Traffic: Traffic{Quantity: 1}, Expect: []string{"accepted"}}
 		err := s.Validate(knownOutcome)
-		_, serr := load.NewSchedule(s.Stages())
+		stages, _ := s.Stages(0)
+		_, serr := load.NewSchedule(stages)
 		if err == nil {
 			t.Errorf("Validate(%+v) = nil, want an error (NewSchedule says: %v)", st, serr)
 		}

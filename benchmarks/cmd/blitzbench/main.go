@@ -113,7 +113,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	}
 	names := fs.Args()
 	if len(names) == 0 {
-		names = []string{"hot-item", "write-heavy", "abuse", "max"}
+		names = scenarios.Default()
 	}
 	scs, err := suite.Load(names)
 	if err != nil {

@@ -16,36 +16,38 @@ const (
 // way is better. It is the single source for Direction and KnownMetric, so a
 // metric added to Metrics must be added here too (a test checks it).
 var metricDirections = map[string]int{
-	"offered_rps":           0,
-	"achieved_rps":          +1,
-	"achieved_ratio":        +1,
-	"ceiling_ratio":         +1,
-	"accepted_rps":          +1,
-	"requests":              0,
-	"p50_ms":                -1,
-	"p90_ms":                -1,
-	"p95_ms":                -1,
-	"p99_ms":                -1,
-	"p999_ms":               -1,
-	"max_ms":                -1,
-	"mean_ms":               -1,
-	"errors":                -1,
-	"error_rate":            -1,
-	"drain_seconds":         -1,
-	"max_writer_lag":        -1,
-	"persist_p50_ms":        -1,
-	"persist_p95_ms":        -1,
-	"persist_p99_ms":        -1,
-	"persist_max_ms":        -1,
-	"generator_cpu_share":   -1,
-	"generator_late_p99_ms": -1,
-	"search_best_rps":       +1,
-	"invariant_violations":  -1,
+	"offered_rps":            0,
+	"achieved_rps":           +1,
+	"achieved_ratio":         +1,
+	"ceiling_ratio":          +1,
+	"accepted_rps":           +1,
+	"requests":               0,
+	"p50_ms":                 -1,
+	"p90_ms":                 -1,
+	"p95_ms":                 -1,
+	"p99_ms":                 -1,
+	"p999_ms":                -1,
+	"max_ms":                 -1,
+	"mean_ms":                -1,
+	"errors":                 -1,
+	"error_rate":             -1,
+	"drain_seconds":          -1,
+	"max_writer_lag":         -1,
+	"max_writer_lag_seconds": -1,
+	"persist_p50_ms":         -1,
+	"persist_p95_ms":         -1,
+	"persist_p99_ms":         -1,
+	"persist_max_ms":         -1,
+	"generator_cpu_share":    -1,
+	"generator_late_p99_ms":  -1,
+	"search_best_rps":        +1,
+	"invariant_violations":   -1,
 }
 
 // Metrics flattens a scenario into named numbers: the names thresholds and
 // the comparison use. Metrics that the scenario did not measure are absent,
-// not zero: drain_seconds and max_writer_lag only with a Drain,
+// not zero: drain_seconds and max_writer_lag only with a Drain (and
+// max_writer_lag_seconds only with an offered rate too),
 // persist_*_ms only with Persist, search_best_rps only with a Search.
 //
 // Derived ratios never divide by zero: achieved_ratio is 0 when nothing was
@@ -76,6 +78,14 @@ func Metrics(s *Scenario) map[string]float64 {
 	if s.Drain != nil {
 		m["drain_seconds"] = s.Drain.Seconds
 		m["max_writer_lag"] = float64(s.Drain.MaxLag)
+		// The lag in time, which a relative rate needs (4,000 records are
+		// 2 s at 2,000/s, 0.5 s at 8,000/s): records behind ÷ the offered
+		// rate, the seconds of arrivals the writer was behind. Exact where
+		// every order is accepted (write-heavy, write-max); it reads low
+		// where most buyers are sold out and publish no record.
+		if s.Load.OfferedRPS > 0 {
+			m["max_writer_lag_seconds"] = float64(s.Drain.MaxLag) / s.Load.OfferedRPS
+		}
 	}
 	if s.Persist != nil {
 		m["persist_p50_ms"] = s.Persist.P50Ms

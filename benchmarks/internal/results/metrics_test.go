@@ -58,6 +58,7 @@ func TestMetrics(t *testing.T) {
 		"error_rate":              0.005,
 		"drain_seconds":           1.5,
 		"max_writer_lag":          420,
+		"max_writer_lag_seconds":  0.42,
 		"persist_p50_ms":          20,
 		"persist_p95_ms":          40,
 		"persist_p99_ms":          60,
@@ -100,7 +101,7 @@ func TestMetricsOptionalAndZero(t *testing.T) {
 		{
 			name:   "no drain persist search",
 			s:      Scenario{Name: "bare", Load: Load{Requests: 10}},
-			absent: []string{"drain_seconds", "max_writer_lag", "persist_p50_ms", "persist_p95_ms", "persist_p99_ms", "persist_max_ms", "search_best_rps"},
+			absent: []string{"drain_seconds", "max_writer_lag", "max_writer_lag_seconds", "persist_p50_ms", "persist_p95_ms", "persist_p99_ms", "persist_max_ms", "search_best_rps"},
 			want:   map[string]float64{"invariant_violations": 0, "errors": 0, "error_rate": 0},
 		},
 		{
@@ -124,9 +125,15 @@ func TestMetricsOptionalAndZero(t *testing.T) {
 			want: map[string]float64{"outcome.accepted": 0, "outcome_share.accepted": 0},
 		},
 		{
-			name: "zero drain still reported",
-			s:    Scenario{Drain: &Drain{}},
-			want: map[string]float64{"drain_seconds": 0, "max_writer_lag": 0},
+			name:   "zero drain still reported",
+			s:      Scenario{Drain: &Drain{}},
+			absent: []string{"max_writer_lag_seconds"}, // nothing offered: no seconds of arrivals
+			want:   map[string]float64{"drain_seconds": 0, "max_writer_lag": 0},
+		},
+		{
+			name: "writer lag in seconds of arrivals",
+			s:    Scenario{Load: Load{OfferedRPS: 2000}, Drain: &Drain{MaxLag: 4000}},
+			want: map[string]float64{"max_writer_lag": 4000, "max_writer_lag_seconds": 2},
 		},
 	}
 	for _, tt := range tests {

@@ -124,6 +124,11 @@ type Stage struct {
 	FromRPS float64 `json:"from_rps"`
 	ToRPS   float64 `json:"to_rps"`
 	Seconds float64 `json:"seconds"`
+	// FromRatio and ToRatio are the shares of the calibrated ceiling the
+	// scenario asked for, when it gave the stage relative to the ceiling:
+	// FromRPS and ToRPS are then what they resolved to in this run.
+	FromRatio float64 `json:"from_ratio,omitempty"`
+	ToRatio   float64 `json:"to_ratio,omitempty"`
 }
 
 // Latency is a distribution read from an HDR histogram, in milliseconds.
@@ -219,8 +224,8 @@ type Point struct {
 	WriterLag int64 `json:"writer_lag"`
 }
 
-// Search is the max scenario's search for the highest arrival rate that still
-// meets the latency objective.
+// Search is a search scenario's (max, write-max) hunt for the highest
+// arrival rate that still meets its objective.
 type Search struct {
 	Objective string  `json:"objective"`
 	Steps     []Step  `json:"steps"`
@@ -233,7 +238,11 @@ type Step struct {
 	AchievedRPS float64 `json:"achieved_rps"`
 	P99Ms       float64 `json:"p99_ms"`
 	Errors      int64   `json:"errors"`
-	Pass        bool    `json:"pass"`
+	// DrainSeconds and WriterLagSeconds (max_writer_lag_seconds) are the
+	// step's, for searches whose objective is the write path's.
+	DrainSeconds     float64 `json:"drain_seconds,omitempty"`
+	WriterLagSeconds float64 `json:"writer_lag_seconds,omitempty"`
+	Pass             bool    `json:"pass"`
 }
 
 // Repetition is one short run of a repeated scenario.

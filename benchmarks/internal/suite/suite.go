@@ -188,16 +188,21 @@ func (b *Bench) Run(ctx context.Context, scs []*scenarios.Scenario, f *results.F
 	return nil
 }
 
-// Scenario runs one scenario: a load profile, or the max search.
+// Scenario runs one scenario: a load profile, or a search. Shares of the
+// ceiling become rates against the ceiling calibrated at Start.
 func (b *Bench) Scenario(ctx context.Context, s *scenarios.Scenario) (*results.Scenario, error) {
 	if s.Search != nil {
 		return b.search(ctx, s)
 	}
-	stages := s.Stages()
+	stages, err := s.Stages(b.ceiling)
+	if err != nil {
+		return nil, err
+	}
 	for i := range stages {
 		stages[i].Seconds *= b.scale
 	}
 	b.Logf("%s v%d: %s", s.Name, s.Version, s.Description)
+	b.Logf("%s: %s", s.Name, describe(stages))
 	r, _, err := b.Once(ctx, s, stages)
 	if err != nil {
 		return nil, err
@@ -207,6 +212,28 @@ func (b *Bench) Scenario(ctx context.Context, s *scenarios.Scenario) (*results.S
 	}
 	b.Logf("%s: %s", s.Name, verdict(r))
 	return r, nil
+}
+
+// describe is a resolved load profile for the log, each share of the
+// ceiling beside the rate it became: "2,320 req/s (4.0 % of the ceiling)
+// for 50 s".
+func describe(stages []results.Stage) string {
+	parts := make([]string, len(stages))
+	for i, st := range stages {
+		rate := report.Whole(st.FromRPS) + " req/s"
+		if st.FromRPS != st.ToRPS {
+			rate = report.Whole(st.FromRPS) + " → " + report.Whole(st.ToRPS) + " req/s"
+		}
+		switch {
+		case st.FromRatio == 0 && st.ToRatio == 0:
+		case st.FromRatio == st.ToRatio:
+			rate += fmt.Sprintf(" (%.1f %% of the ceiling)", 100*st.FromRatio)
+		default:
+			rate += fmt.Sprintf(" (%.1f → %.1f %% of the ceiling)", 100*st.FromRatio, 100*st.ToRatio)
+		}
+		parts[i] = fmt.Sprintf("%s for %g s", rate, st.Seconds)
+	}
+	return strings.Join(parts, ", then ")
 }
 
 func verdict(r *results.Scenario) string {
