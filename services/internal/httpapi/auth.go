@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -94,14 +95,49 @@ func (a *Authenticator) isAdmin(token string) bool {
 
 // UserID validates a user JWT and returns its subject.
 func (a *Authenticator) UserID(token string) (string, error) {
-	var claims jwt.RegisteredClaims
-	if _, err := a.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return a.secret, nil }); err != nil {
+	var claims userClaims
+	if _, err := a.parser.ParseWithClaims(token, &claims, a.key); err != nil {
 		return "", errBadToken
 	}
-	if !order.ValidUserID(claims.Subject) {
+	if !order.ValidUserID(claims.Sub) {
 		return "", errBadToken
 	}
-	return claims.Subject, nil
+	return claims.Sub, nil
+}
+
+func (a *Authenticator) key(*jwt.Token) (any, error) { return a.secret, nil }
+
+// userClaims are the registered claims BlitzBuy reads, with the numeric
+// dates decoded as plain JSON numbers. jwt.RegisteredClaims decodes each
+// date through a second json.Unmarshal into a json.Number (6 % of
+// order-api's CPU on the hot item, docs/benchmarks.md); the validation is
+// still golang-jwt's, through the getters below. RFC 7519 dates are JSON
+// numbers, possibly fractional: a date written as a string is refused.
+type userClaims struct {
+	Sub string           `json:"sub"`
+	Iss string           `json:"iss"`
+	Aud jwt.ClaimStrings `json:"aud"`
+	Exp *float64         `json:"exp"`
+	Nbf *float64         `json:"nbf"`
+	Iat *float64         `json:"iat"`
+}
+
+var _ jwt.Claims = (*userClaims)(nil)
+
+func (c *userClaims) GetExpirationTime() (*jwt.NumericDate, error) { return numericDate(c.Exp), nil }
+func (c *userClaims) GetNotBefore() (*jwt.NumericDate, error)      { return numericDate(c.Nbf), nil }
+func (c *userClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return numericDate(c.Iat), nil }
+func (c *userClaims) GetIssuer() (string, error)                   { return c.Iss, nil }
+func (c *userClaims) GetSubject() (string, error)                  { return c.Sub, nil }
+func (c *userClaims) GetAudience() (jwt.ClaimStrings, error)       { return c.Aud, nil }
+
+// numericDate is what jwt.NumericDate's own decoder makes of seconds.
+func numericDate(secs *float64) *jwt.NumericDate {
+	if secs == nil {
+		return nil
+	}
+	whole, frac := math.Modf(*secs)
+	return &jwt.NumericDate{Time: time.Unix(int64(whole), int64(frac*1e9)).Truncate(jwt.TimePrecision)}
 }
 
 // Token signs a user JWT (for `task token`, tests and the load generator).
