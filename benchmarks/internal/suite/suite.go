@@ -152,22 +152,40 @@ func (b *Bench) settle(ctx context.Context) {
 	}
 }
 
-// warmUp sends a short ramp of accepted orders (500 → 3,000/s over 4 s) on a
+// Warm-up rounds: a cold stack (a fresh clone's first run: Kafka's JIT and
+// page cache, the writer's first batches, PostgreSQL's buffers) needs more
+// than one; a warm one is done after the first.
+const (
+	warmUpRounds    = 4
+	warmUpP99Target = 50.0 // ms: below it the stack is warm enough to measure
+)
+
+// warmUp sends short ramps of accepted orders (500 → 3,000/s over 4 s) on a
 // throwaway sale before anything is measured, so the first scenario does not
-// pay for a cold stack: Kafka's JIT and page cache, the writer's first
-// batches, PostgreSQL's buffers. It is drained and verified like a run (a
-// broken invariant is an error) but not reported.
+// pay for a cold stack — round after round until one answers within
+// warmUpP99Target (at most warmUpRounds: on a slow machine it may never, and
+// the run goes on). On 2026-12-01 a fresh clone's first round had p99 230 ms
+// and its hot-item then failed p99 on the first second's 1,000 acceptances;
+// a warm stack's first round had 19 ms. Each round is drained and verified
+// like a run (a broken invariant is an error) but not reported.
 func (b *Bench) warmUp(ctx context.Context) error {
 	s := &scenarios.Scenario{Name: "warm-up", Version: 1, Sale: scenarios.Sale{Stock: 1_000_000, PerUserLimit: 1},
 		Traffic: scenarios.Traffic{Quantity: 1}, Expect: []string{"accepted"}}
-	r, _, err := b.Once(ctx, s, []results.Stage{{FromRPS: 500, ToRPS: 3000, Seconds: 4}})
-	if err != nil {
-		return fmt.Errorf("warm-up: %w", err)
+	for round := 1; round <= warmUpRounds; round++ {
+		r, _, err := b.Once(ctx, s, []results.Stage{{FromRPS: 500, ToRPS: 3000, Seconds: 4}})
+		if err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+		if len(r.Failures) > 0 {
+			return fmt.Errorf("warm-up: %s", strings.Join(r.Failures, "; "))
+		}
+		b.Logf("warm-up %d/%d: %s orders at up to 3,000/s, p99 %.1f ms (not reported)", round, warmUpRounds,
+			report.Whole(float64(r.Load.Requests)), r.Latency.P99Ms)
+		if r.Latency.P99Ms <= warmUpP99Target {
+			return nil
+		}
 	}
-	if len(r.Failures) > 0 {
-		return fmt.Errorf("warm-up: %s", strings.Join(r.Failures, "; "))
-	}
-	b.Logf("warm-up: %s orders at up to 3,000/s, p99 %.1f ms (not reported)", report.Whole(float64(r.Load.Requests)), r.Latency.P99Ms)
+	b.Logf("warm-up: p99 still above %.0f ms after %d rounds; measuring anyway", warmUpP99Target, warmUpRounds)
 	return nil
 }
 
