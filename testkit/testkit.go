@@ -8,6 +8,9 @@ package testkit
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"runtime"
+	"testing"
 )
 
 // RandHex returns n random bytes hex-encoded (2n characters): unique sale
@@ -18,3 +21,28 @@ func RandHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// FatalOf runs fn with a testing.TB whose Fatal and Fatalf stop fn (as the
+// real ones stop a test) and returns the message, "" if fn never called
+// them: how testkit's own tests check that a helper fails the way it says.
+func FatalOf(t testing.TB, fn func(tb testing.TB)) string {
+	f := &fatalTB{TB: t}
+	done := make(chan struct{})
+	go func() { defer close(done); fn(f) }()
+	<-done
+	return f.msg
+}
+
+type fatalTB struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalTB) Helper() {}
+
+func (f *fatalTB) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func (f *fatalTB) Fatal(args ...any) { f.Fatalf("%s", fmt.Sprint(args...)) }

@@ -10,12 +10,13 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/blitzbuy/blitzbuy/testkit"
 )
 
 // TestMain doubles as the child process of the Start tests: with
@@ -50,27 +51,8 @@ func helper(mode string) {
 	}
 }
 
-// fakeTB records the first Fatal instead of failing the real test.
-type fakeTB struct {
-	testing.TB
-	msg string
-}
-
-func (f *fakeTB) Helper() {}
-func (f *fakeTB) Fatalf(format string, args ...any) {
-	f.msg = fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-func (f *fakeTB) Fatal(args ...any) { f.Fatalf("%s", fmt.Sprint(args...)) }
-
-// fatal runs fn with a fakeTB and returns its Fatal message ("" if none).
-func fatal(t *testing.T, fn func(tb testing.TB)) string {
-	f := &fakeTB{TB: t}
-	done := make(chan struct{})
-	go func() { defer close(done); fn(f) }()
-	<-done
-	return f.msg
-}
+// fatal runs fn and returns its Fatal message ("" if none).
+func fatal(t *testing.T, fn func(tb testing.TB)) string { return testkit.FatalOf(t, fn) }
 
 func TestBuild(t *testing.T) {
 	t.Setenv("GOWORK", "off") // the temporary module is not in the workspace

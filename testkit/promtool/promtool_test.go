@@ -1,31 +1,17 @@
 package promtool
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/blitzbuy/blitzbuy/testkit"
 )
 
-type fakeTB struct {
-	testing.TB
-	msg string
-}
-
-func (f *fakeTB) Helper() {}
-func (f *fakeTB) Fatalf(format string, args ...any) {
-	f.msg = fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-
 func path(t *testing.T) (got, fatal string) {
-	f := &fakeTB{TB: t}
-	done := make(chan struct{})
-	go func() { defer close(done); got = Path(f) }()
-	<-done
-	return got, f.msg
+	fatal = testkit.FatalOf(t, func(tb testing.TB) { got = Path(tb) })
+	return got, fatal
 }
 
 func TestPath(t *testing.T) {
