@@ -18,7 +18,6 @@ import (
 // child burns CPU during the span) beside pid files that are missing, stale
 // or broken: those are absent from the result, each said once.
 func TestMeter(t *testing.T) {
-	requireProc(t)
 	dir := t.TempDir()
 
 	api, in, out := start(t, "parent-live")

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"syscall"
@@ -152,7 +151,6 @@ func TestTreeAndTicks(t *testing.T) {
 }
 
 func TestScanSelf(t *testing.T) {
-	requireProc(t)
 	tab, err := Scan("/proc")
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +172,6 @@ func TestScanSelf(t *testing.T) {
 // there while it lives (found by the walk) and after its parent reaped it
 // (through the parent's cutime).
 func TestTreeCountsDescendants(t *testing.T) {
-	requireProc(t)
 	for _, role := range []string{"parent-live", "parent-reap"} {
 		t.Run(role, func(t *testing.T) {
 			parent, in, out := start(t, role)
@@ -236,13 +233,6 @@ func ticks(t *testing.T, pid int) uint64 {
 		t.Fatalf("pid %d not in /proc", pid)
 	}
 	return tab.TreeTicks(pid)
-}
-
-func requireProc(t *testing.T) {
-	t.Helper()
-	if runtime.GOOS != "linux" {
-		t.Skip("/proc/<pid>/stat is Linux's")
-	}
 }
 
 // writePID writes a pid file as infra/local/lib.sh's spawn does.
