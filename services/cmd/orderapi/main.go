@@ -90,8 +90,14 @@ type app struct {
 
 // newApp connects Redis, Kafka and (optionally) PostgreSQL and wires the
 // ledger, limiter and producer into checkout, the HTTP API and the relay.
-func newApp(ctx context.Context, cfg config.API, log *slog.Logger) (*app, error) {
+// On error it closes what it had opened and returns no app.
+func newApp(ctx context.Context, cfg config.API, log *slog.Logger) (_ *app, err error) {
 	a := &app{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
 	rdb, err := rueidis.NewClient(rueidis.ClientOption{
 		InitAddress: []string{cfg.RedisAddr},
 		SelectDB:    cfg.RedisDB,
@@ -108,11 +114,11 @@ func newApp(ctx context.Context, cfg config.API, log *slog.Logger) (*app, error)
 	traced := telemetry.TraceRedis(rdb, cfg.RedisAddr)
 	store, err := reservation.New(traced, cfg.Reservation())
 	if err != nil {
-		return a, err
+		return nil, err
 	}
 	limiter, err := ratelimit.New(traced, cfg.RateLimit, cfg.RateWindow)
 	if err != nil {
-		return a, err
+		return nil, err
 	}
 	reg := telemetry.NewRegistry()
 	_, kafkaHooks := telemetry.Kafka(reg)
@@ -122,11 +128,11 @@ func newApp(ctx context.Context, cfg config.API, log *slog.Logger) (*app, error)
 		Metrics: publish.NewMetrics(reg),
 	})
 	if err != nil {
-		return a, err
+		return nil, err
 	}
 	auth, err := httpapi.NewAuthenticator(cfg.JWTSecret, cfg.AdminToken)
 	if err != nil {
-		return a, err
+		return nil, err
 	}
 
 	// The durable ledger answers GET /v1/orders/{id} for confirmed orders.
@@ -134,7 +140,7 @@ func newApp(ctx context.Context, cfg config.API, log *slog.Logger) (*app, error)
 	if cfg.PostgresURL != "" {
 		pool, err := pgxpool.New(ctx, cfg.PostgresURL)
 		if err != nil {
-			return a, fmt.Errorf("postgres: %w", err)
+			return nil, fmt.Errorf("postgres: %w", err)
 		}
 		a.closers = append(a.closers, pool.Close)
 		orders = pgstore.New(pool)
