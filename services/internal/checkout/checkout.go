@@ -153,13 +153,16 @@ func (s *Service) publish(ctx context.Context, o order.Order) error {
 // the API and the relay: publish, and only once the broker acknowledged it,
 // take the order out of the outbox. acked reports the broker's ack; err is
 // the publish error, or (acked) the ack's.
-func publishThenAck(ctx context.Context, ledger interface {
-	Ack(ctx context.Context, saleID, orderID string) error
-}, publish func(context.Context, order.Order) error, o order.Order) (acked bool, err error) {
+func publishThenAck(ctx context.Context, outbox acker, publish func(context.Context, order.Order) error, o order.Order) (acked bool, err error) {
 	if err := publish(ctx, o); err != nil {
 		return false, err
 	}
-	return true, ledger.Ack(context.WithoutCancel(ctx), o.SaleID, o.ID)
+	return true, outbox.Ack(context.WithoutCancel(ctx), o.SaleID, o.ID)
+}
+
+// acker is the outbox's side of the hand-over: Ledger and Outbox both have it.
+type acker interface {
+	Ack(ctx context.Context, saleID, orderID string) error
 }
 
 // awaitOriginal makes a replay of an accepted order wait until the original
