@@ -439,5 +439,3 @@ type publisherFunc func(ctx context.Context, o order.Order) error
 func (f publisherFunc) Publish(ctx context.Context, o order.Order) error { return f(ctx, o) }
 
 func ptr[T any](v T) *T { return &v }
-
-var _ = order.StagePending
