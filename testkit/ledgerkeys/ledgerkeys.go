@@ -27,6 +27,10 @@ func Pending(saleID string) string { return Sale(saleID) + ":pending" }
 // Order is the hash of one reservation.
 func Order(saleID, orderID string) string { return Sale(saleID) + ":order:" + orderID }
 
+// RateLimit is the rate-limit window of (sale, user): a sorted set of the
+// user's order requests in the sale's last window, scored by time (ms).
+func RateLimit(saleID, userID string) string { return Sale(saleID) + ":rl:" + userID }
+
 // Idem is the idempotency record of (userID, key) in a sale. The pair is
 // hashed (SHA-256 of user, NUL, key; first 20 bytes in hex) so no choice of
 // user id and key collides with another pair.

@@ -23,6 +23,7 @@ func TestKeys(t *testing.T) {
 		// sha256("alice\x00k1")[:20], computed independently with
 		// printf 'alice\0k1' | sha256sum | cut -c1-40
 		{"idem", ledgerkeys.Idem("s1", "alice", "k1"), "{sale:s1}:idem:" + "aa88580323c78c7b2ec8dc5b9259a664f0c8eaa7"},
+		{"rate limit", ledgerkeys.RateLimit("s1", "alice"), "{sale:s1}:rl:alice"},
 		{"pattern", ledgerkeys.Pattern("s1"), "{sale:s1}*"},
 		{"sales index", ledgerkeys.SalesIndex, "blitzbuy:sales"},
 	}

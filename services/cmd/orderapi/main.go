@@ -28,7 +28,6 @@ import (
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
 	"github.com/blitzbuy/blitzbuy/services/internal/pgstore"
 	"github.com/blitzbuy/blitzbuy/services/internal/publish"
-	"github.com/blitzbuy/blitzbuy/services/internal/ratelimit"
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 	"github.com/blitzbuy/blitzbuy/services/internal/telemetry"
 )
@@ -112,11 +111,7 @@ func newApp(ctx context.Context, cfg config.API, log *slog.Logger) (_ *app, err 
 	a.closers = append(a.closers, rdb.Close)
 
 	traced := telemetry.TraceRedis(rdb, cfg.RedisAddr)
-	store, err := reservation.New(traced, cfg.Reservation())
-	if err != nil {
-		return nil, err
-	}
-	limiter, err := ratelimit.New(traced, cfg.RateLimit, cfg.RateWindow)
+	store, err := reservation.New(traced, cfg.LedgerWithRateLimit())
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +143,7 @@ func newApp(ctx context.Context, cfg config.API, log *slog.Logger) (_ *app, err 
 
 	reg.MustRegister(reservation.NewCollector(store))
 	httpMetrics := telemetry.NewHTTPMetrics(reg)
-	placer := checkout.New(drillLedger(store, log), limiter, a.producer,
+	placer := checkout.New(drillLedger(store, log), a.producer,
 		checkout.Config{ReplayWait: cfg.PublishTimeout + 2*time.Second}, log)
 	api := httpapi.New(httpapi.Deps{
 		Checkout: placer, Ledger: store, Orders: orders, Auth: auth, Log: log,

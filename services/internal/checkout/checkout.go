@@ -1,10 +1,10 @@
-// Package checkout is the application layer of placing an order: rate limit,
-// reserve, publish, then take the order out of the outbox — or release its
-// stock — and make a replayed request wait for the original's publish. The
-// relay that re-publishes stranded reservations shares its publish-then-ack.
-// It declares the small interfaces it consumes; the adapters (reservation,
-// ratelimit, publish) implement them, and httpapi only decodes, calls Place
-// and encodes. This file is the hot path of every order.
+// Package checkout is the application layer of placing an order: reserve
+// (the ledger rate-limits in the same step), publish, then take the order out
+// of the outbox — or release its stock — and make a replayed request wait for
+// the original's publish. The relay that re-publishes stranded reservations
+// shares its publish-then-ack. It declares the small interfaces it consumes;
+// the adapters (reservation, publish) implement them, and httpapi only
+// decodes, calls Place and encodes. This file is the hot path of every order.
 package checkout
 
 import (
@@ -18,16 +18,14 @@ import (
 )
 
 // Ledger is the hot ledger (Redis): stock, reservations and their outbox.
+// Reserve also applies the rate limit, in the same round trip: a limited
+// request comes back as a Reservation whose Err is rate_limited, and
+// Reservation.RateLimit carries the decision whenever the limit was counted.
 type Ledger interface {
 	Reserve(ctx context.Context, req order.Request) (order.Reservation, error)
 	Release(ctx context.Context, o order.Order, mode order.ReleaseMode) error
 	Ack(ctx context.Context, saleID, orderID string) error
 	Stage(ctx context.Context, orderID string) (order.Stage, error)
-}
-
-// Limiter rate-limits order requests per user.
-type Limiter interface {
-	Allow(ctx context.Context, userID string) (order.RateLimit, error)
 }
 
 // Publisher sends an order's event and waits for the broker's ack. It must
@@ -48,21 +46,20 @@ type Config struct {
 // Service places orders. It is safe for concurrent use.
 type Service struct {
 	ledger     Ledger
-	limiter    Limiter // nil: no rate limit
 	pub        Publisher
 	log        *slog.Logger
 	replayWait time.Duration
 }
 
-// New returns a Service; limiter may be nil (no rate limit).
-func New(ledger Ledger, limiter Limiter, pub Publisher, cfg Config, log *slog.Logger) *Service {
+// New returns a Service.
+func New(ledger Ledger, pub Publisher, cfg Config, log *slog.Logger) *Service {
 	if cfg.ReplayWait <= 0 {
 		cfg.ReplayWait = 10 * time.Second
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{ledger: ledger, limiter: limiter, pub: pub, log: log, replayWait: cfg.ReplayWait}
+	return &Service{ledger: ledger, pub: pub, log: log, replayWait: cfg.ReplayWait}
 }
 
 // Place decides the fate of one order request. A business answer (accepted,
@@ -70,22 +67,11 @@ func New(ledger Ledger, limiter Limiter, pub Publisher, cfg Config, log *slog.Lo
 // key) comes back as the Outcome with a nil error. A non-nil error means the
 // system failed the buyer (Redis or Kafka unwell, a publish that was
 // released): the Outcome's Kind is then OutcomeError and the buyer should
-// retry with the same Idempotency-Key. RateLimit is set whenever the limiter
-// answered, even on failure.
+// retry with the same Idempotency-Key. RateLimit is set whenever the ledger
+// counted the request, even on a later failure.
 func (s *Service) Place(ctx context.Context, req order.Request) (order.Outcome, error) {
-	var out order.Outcome
-	if s.limiter != nil {
-		rl, err := s.limiter.Allow(ctx, req.UserID)
-		if err != nil {
-			return failed(out), fmt.Errorf("rate limiter: %w", err)
-		}
-		out.RateLimit = rl
-		if rl.Limit > 0 && !rl.Allowed {
-			return rejected(out, order.Errorf(order.CodeRateLimited, "too many order requests; retry in %d s", rl.RetryAfterSeconds()), false), nil
-		}
-	}
-
 	res, err := s.ledger.Reserve(ctx, req)
+	out := order.Outcome{RateLimit: res.RateLimit}
 	switch {
 	case err != nil && order.CodeOf(err) != order.CodeInternal: // unknown sale, reused key
 		return rejected(out, err, false), nil

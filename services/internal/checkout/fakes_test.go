@@ -20,7 +20,6 @@ import (
 
 var (
 	_ checkout.Ledger      = (*fakeLedger)(nil)
-	_ checkout.Limiter     = (*fakeLimiter)(nil)
 	_ checkout.Publisher   = (*fakePublisher)(nil)
 	_ checkout.Outbox      = (*fakeLedger)(nil)
 	_ checkout.Republisher = (*fakePublisher)(nil)
@@ -145,15 +144,6 @@ func (l *fakeLedger) snapshot() (reserved int, released, acked []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.reserved), append([]string(nil), l.released...), append([]string(nil), l.acked...)
-}
-
-type fakeLimiter struct {
-	decision order.RateLimit
-	err      error
-}
-
-func (f *fakeLimiter) Allow(context.Context, string) (order.RateLimit, error) {
-	return f.decision, f.err
 }
 
 type fakePublisher struct {

@@ -14,13 +14,13 @@ import (
 // under -short with no stack. The same branches against the real Redis and
 // Kafka are in internal/httpapi and internal/reservation.
 
-func newService(l *fakeLedger, lim checkout.Limiter, p *fakePublisher) *checkout.Service {
-	return checkout.New(l, lim, p, checkout.Config{ReplayWait: time.Second}, quiet())
+func newService(l *fakeLedger, p *fakePublisher) *checkout.Service {
+	return checkout.New(l, p, checkout.Config{ReplayWait: time.Second}, quiet())
 }
 
 func TestPlaceAccepted(t *testing.T) {
 	l, p := newLedger(), &fakePublisher{}
-	out, err := newService(l, nil, p).Place(context.Background(), request("k1"))
+	out, err := newService(l, p).Place(context.Background(), request("k1"))
 	if err != nil {
 		t.Fatalf("Place: %v", err)
 	}
@@ -57,7 +57,7 @@ func TestPlaceBusinessRejections(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			l, p := newLedger(), &fakePublisher{}
 			l.reserve = func(order.Request) (order.Reservation, error) { return tc.answer, tc.err }
-			out, err := newService(l, nil, p).Place(context.Background(), request("k"))
+			out, err := newService(l, p).Place(context.Background(), request("k"))
 			if err != nil {
 				t.Fatalf("Place: %v, want a business answer (nil error)", err)
 			}
@@ -73,60 +73,62 @@ func TestPlaceBusinessRejections(t *testing.T) {
 
 func TestPlaceRateLimited(t *testing.T) {
 	l, p := newLedger(), &fakePublisher{}
-	lim := &fakeLimiter{decision: order.RateLimit{Allowed: false, Limit: 5, Remaining: 0, Reset: 1500 * time.Millisecond}}
-	out, err := newService(l, lim, p).Place(context.Background(), request("k"))
+	decision := order.RateLimit{Allowed: false, Limit: 5, Remaining: 0, Reset: 1500 * time.Millisecond}
+	limited := order.Errorf(order.CodeRateLimited, "too many order requests; retry in 2 s")
+	l.reserve = func(order.Request) (order.Reservation, error) {
+		return order.Reservation{Err: limited, RateLimit: decision}, nil
+	}
+	out, err := newService(l, p).Place(context.Background(), request("k"))
 	if err != nil {
 		t.Fatalf("Place: %v", err)
 	}
 	if out.Kind != order.OutcomeRateLimited || order.CodeOf(out.Err) != order.CodeRateLimited {
 		t.Errorf("outcome %q code %q, want rate_limited", out.Kind, order.CodeOf(out.Err))
 	}
-	if want := "rate_limited: too many order requests; retry in 2 s"; out.Err.Error() != want {
-		t.Errorf("error %q, want %q", out.Err, want)
+	if out.RateLimit != decision {
+		t.Errorf("RateLimit = %+v, want the ledger's decision %+v", out.RateLimit, decision)
 	}
-	if out.RateLimit != lim.decision {
-		t.Errorf("RateLimit = %+v, want the limiter's decision %+v", out.RateLimit, lim.decision)
-	}
-	if n, _, _ := l.snapshot(); n != 0 {
-		t.Errorf("%d reservations for a limited request, want 0 (a refused request touches no stock)", n)
+	if len(p.published) != 0 {
+		t.Errorf("published %v for a limited request, want nothing", p.published)
 	}
 }
 
-func TestPlaceAllowedByLimiterKeepsItsDecision(t *testing.T) {
-	lim := &fakeLimiter{decision: order.RateLimit{Allowed: true, Limit: 5, Remaining: 4, Reset: time.Minute}}
-	out, err := newService(newLedger(), lim, &fakePublisher{}).Place(context.Background(), request("k"))
+func TestPlaceAcceptedKeepsTheRateLimit(t *testing.T) {
+	l := newLedger()
+	decision := order.RateLimit{Allowed: true, Limit: 5, Remaining: 4, Reset: time.Minute}
+	l.reserve = func(req order.Request) (order.Reservation, error) {
+		return order.Reservation{Order: pendingOrder(req, "o-k"), RateLimit: decision}, nil
+	}
+	out, err := newService(l, &fakePublisher{}).Place(context.Background(), request("k"))
 	if err != nil || out.Kind != order.OutcomeAccepted {
 		t.Fatalf("Place = %q, %v; want accepted", out.Kind, err)
 	}
-	if out.RateLimit != lim.decision {
-		t.Errorf("RateLimit = %+v, want %+v (the headers of an accepted order)", out.RateLimit, lim.decision)
-	}
-}
-
-func TestPlaceLimiterUnavailable(t *testing.T) {
-	l := newLedger()
-	out, err := newService(l, &fakeLimiter{err: errBroken}, &fakePublisher{}).Place(context.Background(), request("k"))
-	if !errors.Is(err, errBroken) || out.Kind != order.OutcomeError {
-		t.Fatalf("Place = %q, %v; want error wrapping the limiter's failure", out.Kind, err)
-	}
-	if order.CodeOf(err) != order.CodeInternal {
-		t.Errorf("code %q, want a non-domain error (httpapi answers it 503)", order.CodeOf(err))
-	}
-	if n, _, _ := l.snapshot(); n != 0 {
-		t.Errorf("%d reservations without a limiter answer, want 0", n)
+	if out.RateLimit != decision {
+		t.Errorf("RateLimit = %+v, want %+v (the headers of an accepted order)", out.RateLimit, decision)
 	}
 }
 
 func TestPlaceReserveUnavailable(t *testing.T) {
 	l := newLedger()
 	l.reserve = func(order.Request) (order.Reservation, error) { return order.Reservation{}, errBroken }
-	lim := &fakeLimiter{decision: order.RateLimit{Allowed: true, Limit: 5, Remaining: 3}}
-	out, err := newService(l, lim, &fakePublisher{}).Place(context.Background(), request("k"))
+	out, err := newService(l, &fakePublisher{}).Place(context.Background(), request("k"))
 	if !errors.Is(err, errBroken) || out.Kind != order.OutcomeError || order.CodeOf(err) != order.CodeInternal {
 		t.Fatalf("Place = %q, %v (code %q); want a non-domain error", out.Kind, err, order.CodeOf(err))
 	}
-	if out.RateLimit != lim.decision {
-		t.Errorf("RateLimit = %+v, want %+v even on failure", out.RateLimit, lim.decision)
+}
+
+func TestPlaceReusedKeyKeepsTheRateLimit(t *testing.T) {
+	l := newLedger()
+	decision := order.RateLimit{Allowed: true, Limit: 5, Remaining: 2, Reset: time.Second}
+	l.reserve = func(order.Request) (order.Reservation, error) {
+		return order.Reservation{RateLimit: decision}, order.ErrIdempotencyKeyReused
+	}
+	out, err := newService(l, &fakePublisher{}).Place(context.Background(), request("k"))
+	if err != nil || order.CodeOf(out.Err) != order.CodeIdempotencyKeyReused {
+		t.Fatalf("Place = %+v, %v; want idempotency_key_reused", out, err)
+	}
+	if out.RateLimit != decision {
+		t.Errorf("RateLimit = %+v, want %+v (the request was counted)", out.RateLimit, decision)
 	}
 }
 
@@ -137,7 +139,7 @@ func TestPlaceReplaySameBody(t *testing.T) {
 	l.reserve = func(order.Request) (order.Reservation, error) {
 		return order.Reservation{Order: first, Replayed: true}, nil
 	}
-	out, err := newService(l, nil, p).Place(context.Background(), request("k"))
+	out, err := newService(l, p).Place(context.Background(), request("k"))
 	if err != nil {
 		t.Fatalf("Place: %v", err)
 	}
@@ -154,7 +156,7 @@ func TestPlaceReplayDifferentBody(t *testing.T) {
 	l.reserve = func(order.Request) (order.Reservation, error) {
 		return order.Reservation{}, order.ErrIdempotencyKeyReused
 	}
-	out, err := newService(l, nil, &fakePublisher{}).Place(context.Background(), request("k"))
+	out, err := newService(l, &fakePublisher{}).Place(context.Background(), request("k"))
 	if err != nil {
 		t.Fatalf("Place: %v", err)
 	}
@@ -168,7 +170,7 @@ func TestPlaceReplayedRejection(t *testing.T) {
 	l.reserve = func(order.Request) (order.Reservation, error) {
 		return order.Reservation{Replayed: true, Err: order.ErrSoldOut}, nil
 	}
-	out, err := newService(l, nil, &fakePublisher{}).Place(context.Background(), request("k"))
+	out, err := newService(l, &fakePublisher{}).Place(context.Background(), request("k"))
 	if err != nil {
 		t.Fatalf("Place: %v", err)
 	}
@@ -180,7 +182,7 @@ func TestPlaceReplayedRejection(t *testing.T) {
 func TestPlacePublishFailsReleases(t *testing.T) {
 	l := newLedger()
 	p := &fakePublisher{publish: func(context.Context, order.Order) error { return errBroken }}
-	out, err := newService(l, nil, p).Place(context.Background(), request("k"))
+	out, err := newService(l, p).Place(context.Background(), request("k"))
 	if !errors.Is(err, errBroken) || out.Kind != order.OutcomeError || order.CodeOf(err) != order.CodeInternal {
 		t.Fatalf("Place = %q, %v; want a non-domain error (503)", out.Kind, err)
 	}
@@ -194,7 +196,7 @@ func TestPlacePublishFailsRelayOwns(t *testing.T) {
 	l := newLedger()
 	p := &fakePublisher{publish: func(context.Context, order.Order) error { return errBroken }}
 	l.releaseErr = order.ErrNotOwned // a relay took the lease while the publish was failing
-	out, err := newService(l, nil, p).Place(context.Background(), request("k"))
+	out, err := newService(l, p).Place(context.Background(), request("k"))
 	if err != nil || out.Kind != order.OutcomeAccepted || out.Order.ID != "o-k" {
 		t.Fatalf("Place = %+v, %v; want accepted (the relay publishes it)", out, err)
 	}
@@ -213,7 +215,7 @@ func TestPlacePublishAndReleaseFail(t *testing.T) {
 			l := newLedger()
 			l.releaseErr = tc.releaseErr
 			p := &fakePublisher{publish: func(context.Context, order.Order) error { return errBroken }}
-			out, err := newService(l, nil, p).Place(context.Background(), request("k"))
+			out, err := newService(l, p).Place(context.Background(), request("k"))
 			if err == nil || out.Kind != order.OutcomeError {
 				t.Fatalf("Place = %q, %v; want a failure", out.Kind, err)
 			}
@@ -227,7 +229,7 @@ func TestPlacePublishAndReleaseFail(t *testing.T) {
 func TestPlaceAckFailsAfterPublish(t *testing.T) {
 	l, p := newLedger(), &fakePublisher{}
 	l.ackErr = errBroken
-	out, err := newService(l, nil, p).Place(context.Background(), request("k"))
+	out, err := newService(l, p).Place(context.Background(), request("k"))
 	if err != nil || out.Kind != order.OutcomeAccepted {
 		t.Fatalf("Place = %q, %v; want accepted (the broker has it; the relay re-publishes)", out.Kind, err)
 	}
@@ -256,7 +258,7 @@ func TestPlaceReplayWaitsForInFlightPublish(t *testing.T) {
 			l.reserve = func(order.Request) (order.Reservation, error) {
 				return order.Reservation{Order: first, Replayed: true}, nil
 			}
-			out, err := newService(l, nil, &fakePublisher{}).Place(context.Background(), request("k"))
+			out, err := newService(l, &fakePublisher{}).Place(context.Background(), request("k"))
 			if !errors.Is(err, tc.wantErr) || out.Kind != tc.wantKind {
 				t.Fatalf("Place = %q, %v; want %q, %v", out.Kind, err, tc.wantKind, tc.wantErr)
 			}
@@ -274,7 +276,7 @@ func TestPlaceReplayStillPendingAfterWait(t *testing.T) {
 	l.reserve = func(order.Request) (order.Reservation, error) {
 		return order.Reservation{Order: first, Replayed: true}, nil
 	}
-	s := checkout.New(l, nil, &fakePublisher{}, checkout.Config{ReplayWait: 20 * time.Millisecond}, quiet())
+	s := checkout.New(l, &fakePublisher{}, checkout.Config{ReplayWait: 20 * time.Millisecond}, quiet())
 	out, err := s.Place(context.Background(), request("k"))
 	if err != nil || out.Kind != order.OutcomeReplayed {
 		t.Fatalf("Place = %q, %v; want replayed (past the wait the relay owns the order)", out.Kind, err)
@@ -290,7 +292,7 @@ func TestPlaceReplayClientGone(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
-	out, err := newService(l, nil, &fakePublisher{}).Place(ctx, request("k"))
+	out, err := newService(l, &fakePublisher{}).Place(ctx, request("k"))
 	if !errors.Is(err, order.ErrUnavailable) || out.Kind != order.OutcomeError {
 		t.Fatalf("Place = %q, %v; want unavailable once the client is gone", out.Kind, err)
 	}
@@ -303,7 +305,7 @@ func TestPlaceReplayStageUnreadable(t *testing.T) {
 	l.reserve = func(order.Request) (order.Reservation, error) {
 		return order.Reservation{Order: first, Replayed: true}, nil
 	}
-	out, err := newService(l, nil, &fakePublisher{}).Place(context.Background(), request("k"))
+	out, err := newService(l, &fakePublisher{}).Place(context.Background(), request("k"))
 	if !errors.Is(err, errBroken) || out.Kind != order.OutcomeError || order.CodeOf(err) != order.CodeInternal {
 		t.Fatalf("Place = %q, %v; want a non-domain error", out.Kind, err)
 	}
@@ -319,7 +321,7 @@ func TestPlaceClientHangsUpMidPublish(t *testing.T) {
 		cancel() // the client hangs up while the broker is acking
 		return nil
 	}}
-	out, err := newService(l, nil, p).Place(ctx, request("k"))
+	out, err := newService(l, p).Place(ctx, request("k"))
 	if err != nil || out.Kind != order.OutcomeAccepted {
 		t.Fatalf("Place = %q, %v; want accepted", out.Kind, err)
 	}
@@ -341,7 +343,7 @@ func TestPlaceClientHangsUpThenPublishFails(t *testing.T) {
 	releasedCtxErr := make(chan error, 1)
 	inner := l
 	ledger := ctxRecordingLedger{fakeLedger: inner, onRelease: func(ctx context.Context) { releasedCtxErr <- ctx.Err() }}
-	s := checkout.New(ledger, nil, p, checkout.Config{ReplayWait: time.Second}, quiet())
+	s := checkout.New(ledger, p, checkout.Config{ReplayWait: time.Second}, quiet())
 	if _, err := s.Place(ctx, request("k")); err == nil {
 		t.Fatal("Place succeeded, want a failure (the publish failed)")
 	}

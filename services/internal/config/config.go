@@ -3,7 +3,7 @@
 // validates it, and renders it for the startup log with secrets masked.
 //
 // Each default is declared once, in an envDefault tag. Each rule is checked
-// once, by the component that owns it (reservation, httpapi, ratelimit,
+// once, by the component that owns it (reservation, httpapi,
 // writer); the Load functions call those validators so a bad environment
 // fails at startup with the component's named error, wrapped with the
 // variable's name. Only rules that span components live here.
@@ -19,7 +19,6 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
-	"github.com/blitzbuy/blitzbuy/services/internal/ratelimit"
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 	"github.com/blitzbuy/blitzbuy/services/internal/writer"
 )
@@ -87,6 +86,14 @@ type API struct {
 // spans the producer and the relay, so it lives here.
 var ErrRelayThreshold = errors.New("BLITZBUY_RELAY_THRESHOLD must exceed BLITZBUY_PUBLISH_TIMEOUT")
 
+// LedgerWithRateLimit is the API's ledger configuration: the process's, plus
+// the rate limit the reservation script applies.
+func (c API) LedgerWithRateLimit() reservation.Config {
+	r := c.Reservation()
+	r.RateLimit, r.RateWindow = c.RateLimit, c.RateWindow
+	return r
+}
+
 // LoadAPI reads the API's configuration from the environment.
 func LoadAPI() (API, error) {
 	var c API
@@ -102,7 +109,7 @@ func (c API) Validate() error {
 	if c.RelayThreshold <= c.PublishTimeout {
 		errs = append(errs, ErrRelayThreshold)
 	}
-	if err := ratelimit.Validate(c.RateLimit, c.RateWindow); err != nil {
+	if err := c.LedgerWithRateLimit().Validate(); err != nil && errors.Is(err, reservation.ErrInvalidRateLimit) {
 		errs = append(errs, fmt.Errorf("BLITZBUY_RATE_LIMIT / BLITZBUY_RATE_WINDOW: %w", err))
 	}
 	if err := httpapi.ValidateCredentials(c.JWTSecret, c.AdminToken); err != nil {

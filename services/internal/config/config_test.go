@@ -10,7 +10,6 @@ import (
 
 	"github.com/blitzbuy/blitzbuy/services/internal/config"
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
-	"github.com/blitzbuy/blitzbuy/services/internal/ratelimit"
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 	"github.com/blitzbuy/blitzbuy/services/internal/writer"
 )
@@ -124,8 +123,8 @@ func TestAPIValidate(t *testing.T) {
 		{"rate limit off", func(c *config.API) { c.RateLimit, c.RateWindow = 0, 0 }, nil},
 		{"idempotency ttl", func(c *config.API) { c.IdempotencyTTL = 23 * time.Hour }, reservation.ErrIdempotencyTTL},
 		{"relay threshold = publish timeout", func(c *config.API) { c.RelayThreshold = c.PublishTimeout }, config.ErrRelayThreshold},
-		{"negative rate limit", func(c *config.API) { c.RateLimit = -1 }, ratelimit.ErrInvalidLimit},
-		{"rate window under 1ms", func(c *config.API) { c.RateWindow = time.Microsecond }, ratelimit.ErrInvalidLimit},
+		{"negative rate limit", func(c *config.API) { c.RateLimit = -1 }, reservation.ErrInvalidRateLimit},
+		{"rate window under 1ms", func(c *config.API) { c.RateWindow = time.Microsecond }, reservation.ErrInvalidRateLimit},
 		{"jwt secret 31 bytes", func(c *config.API) { c.JWTSecret = jwtSecret[1:] }, httpapi.ErrJWTSecretTooShort},
 		{"admin token 15 bytes", func(c *config.API) { c.AdminToken = adminToken[1:] }, httpapi.ErrAdminTokenTooShort},
 	}
@@ -206,7 +205,7 @@ func TestLoadFailsWithTheComponentsError(t *testing.T) {
 	}{
 		{"api ttl", loadAPI, []string{"BLITZBUY_IDEMPOTENCY_TTL", "1h"}, reservation.ErrIdempotencyTTL},
 		{"api secret", loadAPI, []string{"BLITZBUY_JWT_SECRET", "short"}, httpapi.ErrJWTSecretTooShort},
-		{"api rate", loadAPI, []string{"BLITZBUY_RATE_LIMIT", "-1"}, ratelimit.ErrInvalidLimit},
+		{"api rate", loadAPI, []string{"BLITZBUY_RATE_LIMIT", "-1"}, reservation.ErrInvalidRateLimit},
 		{"api relay", loadAPI, []string{"BLITZBUY_RELAY_THRESHOLD", "5s"}, config.ErrRelayThreshold},
 		{"writer ttl", loadWriter, []string{"BLITZBUY_IDEMPOTENCY_TTL", "1h"}, reservation.ErrIdempotencyTTL},
 		{"writer pipelines", loadWriter, []string{"BLITZBUY_WRITER_PIPELINES", "0"}, writer.ErrPipelines},

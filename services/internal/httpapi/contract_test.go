@@ -266,6 +266,14 @@ func TestContractRateLimit(t *testing.T) {
 	if got := h.sale(sale).Remaining; got != 98 {
 		t.Errorf("remaining %d, want 98: a rate-limited request must not touch stock", got)
 	}
+	// The window is per (sale, user): the same user has a fresh one in another sale.
+	if r := h.placeOrder(h.newSale(100, 100), user, "k4", nil); r.Status != http.StatusAccepted || r.Header.Get("RateLimit-Remaining") != "1" {
+		t.Errorf("other sale: %d RateLimit-Remaining %q, want 202 with 1 left", r.Status, r.Header.Get("RateLimit-Remaining"))
+	}
+	// An unknown sale is 404 before the limit: nothing counted, no headers.
+	if r := h.placeOrder("nope-"+testkit.RandHex(4), user, "k5", nil); r.Status != http.StatusNotFound || r.Header.Get("RateLimit-Limit") != "" {
+		t.Errorf("unknown sale: %d RateLimit-Limit %q, want 404 without rate-limit headers", r.Status, r.Header.Get("RateLimit-Limit"))
+	}
 }
 
 func TestContractAuthAndInput(t *testing.T) {

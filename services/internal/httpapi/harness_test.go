@@ -23,7 +23,6 @@ import (
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
 	"github.com/blitzbuy/blitzbuy/services/internal/publish"
-	"github.com/blitzbuy/blitzbuy/services/internal/ratelimit"
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
 	"github.com/blitzbuy/blitzbuy/services/internal/telemetry"
@@ -74,7 +73,7 @@ func newHarness(t testing.TB, o harnessOpts) *apiHarness {
 		t.Fatalf("redis: %v", err)
 	}
 	t.Cleanup(rdb.Close)
-	store, err := reservation.New(rdb, reservation.Config{IdempotencyTTL: 24 * time.Hour})
+	store, err := reservation.New(rdb, reservation.Config{IdempotencyTTL: 24 * time.Hour, RateLimit: o.rateLimit, RateWindow: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,15 +108,7 @@ func newHarness(t testing.TB, o harnessOpts) *apiHarness {
 	if testing.Verbose() {
 		deps.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	var limiter checkout.Limiter
-	if o.rateLimit > 0 {
-		lim, err := ratelimit.New(rdb, o.rateLimit, time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		limiter = lim
-	}
-	deps.Checkout = checkout.New(store, limiter, pub, checkout.Config{ReplayWait: o.publishTimeout + 2*time.Second}, deps.Log)
+	deps.Checkout = checkout.New(store, pub, checkout.Config{ReplayWait: o.publishTimeout + 2*time.Second}, deps.Log)
 	h.handler = httpapi.New(deps).Handler()
 	srv := httptest.NewServer(h.handler)
 	t.Cleanup(srv.Close)

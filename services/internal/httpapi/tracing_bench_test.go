@@ -88,7 +88,7 @@ func benchThroughput(b *testing.B, env stacktest.Env, tp trace.TracerProvider) {
 	secret, admin := testkit.RandHex(32), testkit.RandHex(16)
 	auth, _ := httpapi.NewAuthenticator(secret, admin)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	handler := httpapi.New(httpapi.Deps{Checkout: checkout.New(store, nil, prod, checkout.Config{}, log), Ledger: store, Auth: auth,
+	handler := httpapi.New(httpapi.Deps{Checkout: checkout.New(store, prod, checkout.Config{}, log), Ledger: store, Auth: auth,
 		Log:        log,
 		Middleware: []func(http.Handler) http.Handler{telemetry.ServerSpans}}).Handler()
 

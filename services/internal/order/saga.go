@@ -26,6 +26,8 @@ type Reservation struct {
 	Order    Order
 	Replayed bool
 	Err      error
+	// RateLimit is the rate limit's decision, counted in the same script.
+	RateLimit RateLimit
 }
 
 // RateLimit is the rate limiter's decision on one request, with what the

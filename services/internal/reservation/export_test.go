@@ -5,6 +5,7 @@ package reservation
 var (
 	OrderKey   = orderKey
 	IdemKey    = idemKey
+	RateKey    = rateKey
 	SalesIndex = salesIndex
 )
 

@@ -22,6 +22,7 @@ func TestKeysMatchLedgerkeys(t *testing.T) {
 			{"pending", pending, ledgerkeys.Pending(c.sale)},
 			{"order", reservation.OrderKey(c.sale, c.order), ledgerkeys.Order(c.sale, c.order)},
 			{"idem", reservation.IdemKey(c.sale, c.user, c.key), ledgerkeys.Idem(c.sale, c.user, c.key)},
+			{"rate limit", reservation.RateKey(c.sale, c.user), ledgerkeys.RateLimit(c.sale, c.user)},
 		} {
 			if k.got != k.want {
 				t.Errorf("sale %s: %s key: got %q, want %q (ledgerkeys)", c.sale, k.name, k.got, k.want)

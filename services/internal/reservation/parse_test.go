@@ -12,6 +12,10 @@ import (
 // answer, and the ones it must never answer.
 func TestParseReserve(t *testing.T) {
 	req := order.Request{SaleID: "s", UserID: "u", IdempotencyKey: "k", Quantity: 2}
+	// r appends the rate limit's part of a reply: 3 requests left, 60 s to reset.
+	r := func(head ...string) []string { return append(head, "3", "60000") }
+	allowed := order.RateLimit{Allowed: true, Limit: 5, Remaining: 3, Reset: time.Minute}
+	errRateLimited := &order.Error{Code: order.CodeRateLimited}
 	tests := []struct {
 		name         string
 		reply        []string
@@ -20,23 +24,28 @@ func TestParseReserve(t *testing.T) {
 		wantReplayed bool
 		wantReject   error
 		wantOrderID  string
+		wantRL       order.RateLimit // zero: the default allowed decision below
 	}{
-		{name: "accepted", reply: []string{"new", "accepted", "s.id", "2", "1700000000000"}, wantOrderID: "s.id"},
-		{name: "replayed acceptance", reply: []string{"replay", "accepted", "s.id", "2", "1700000000000"}, wantReplayed: true, wantOrderID: "s.id"},
-		{name: "sold out", reply: []string{"new", "sold_out", "", "2", ""}, wantReject: order.ErrSoldOut},
-		{name: "limit", reply: []string{"new", "limit", "", "2", ""}, wantReject: order.ErrPurchaseLimit},
-		{name: "not active", reply: []string{"new", "not_active", "", "2", ""}, wantReject: order.ErrSaleNotActive},
-		{name: "replayed sold out", reply: []string{"replay", "sold_out", "", "2", ""}, wantReplayed: true, wantReject: order.ErrSoldOut},
-		{name: "key reused", reply: []string{"reused"}, wantErr: order.ErrIdempotencyKeyReused},
+		{name: "accepted", reply: r("new", "accepted", "s.id", "2", "1700000000000"), wantOrderID: "s.id"},
+		{name: "replayed acceptance", reply: r("replay", "accepted", "s.id", "2", "1700000000000"), wantReplayed: true, wantOrderID: "s.id"},
+		{name: "sold out", reply: r("new", "sold_out", "", "2", ""), wantReject: order.ErrSoldOut},
+		{name: "limit", reply: r("new", "limit", "", "2", ""), wantReject: order.ErrPurchaseLimit},
+		{name: "not active", reply: r("new", "not_active", "", "2", ""), wantReject: order.ErrSaleNotActive},
+		{name: "replayed sold out", reply: r("replay", "sold_out", "", "2", ""), wantReplayed: true, wantReject: order.ErrSoldOut},
+		{name: "rate limited", reply: []string{"limited", "", "", "", "", "0", "1500"}, wantReject: errRateLimited,
+			wantRL: order.RateLimit{Allowed: false, Limit: 5, Remaining: 0, Reset: 1500 * time.Millisecond}},
+		{name: "key reused", reply: r("reused", "", "", "", ""), wantErr: order.ErrIdempotencyKeyReused},
 		{name: "unknown sale", reply: []string{"not_found"}, wantErr: order.ErrNotFound},
-		{name: "unknown verb", reply: []string{"maybe"}, wantInfra: true},
+		{name: "unknown verb", reply: r("maybe", "", "", "", ""), wantInfra: true},
 		{name: "short reply", reply: []string{"new", "accepted"}, wantInfra: true},
-		{name: "unknown outcome", reply: []string{"new", "rate_limited", "", "2", ""}, wantInfra: true},
-		{name: "bad time", reply: []string{"new", "accepted", "s.id", "2", "soon"}, wantInfra: true},
+		{name: "reply of the script before the rate limit moved in", reply: []string{"new", "accepted", "s.id", "2", "1700000000000"}, wantInfra: true},
+		{name: "unknown outcome", reply: r("new", "rate_limited", "", "2", ""), wantInfra: true},
+		{name: "bad time", reply: r("new", "accepted", "s.id", "2", "soon"), wantInfra: true},
+		{name: "bad rate-limit count", reply: []string{"new", "accepted", "s.id", "2", "1700000000000", "many", "10"}, wantInfra: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := parseReserve(tc.reply, req)
+			res, err := parseReserve(tc.reply, req, 5)
 			switch {
 			case tc.wantInfra:
 				if err == nil || order.CodeOf(err) != order.CodeInternal {
@@ -50,6 +59,13 @@ func TestParseReserve(t *testing.T) {
 				return
 			case err != nil:
 				t.Fatalf("err = %v", err)
+			}
+			wantRL := tc.wantRL
+			if wantRL == (order.RateLimit{}) {
+				wantRL = allowed
+			}
+			if res.RateLimit != wantRL {
+				t.Errorf("rate limit %+v, want %+v", res.RateLimit, wantRL)
 			}
 			if res.Replayed != tc.wantReplayed || !errors.Is(res.Err, tc.wantReject) || (tc.wantReject == nil && res.Err != nil) {
 				t.Errorf("got replayed=%v err=%v, want replayed=%v err=%v", res.Replayed, res.Err, tc.wantReplayed, tc.wantReject)
@@ -65,6 +81,17 @@ func TestParseReserve(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Without a rate limit the script answers 0 0 for it, and no decision comes back.
+func TestParseReserveWithoutRateLimit(t *testing.T) {
+	res, err := parseReserve([]string{"new", "sold_out", "", "1", "", "0", "0"}, order.Request{SaleID: "s", Quantity: 1}, 0)
+	if err != nil || !errors.Is(res.Err, order.ErrSoldOut) {
+		t.Fatalf("parse = %+v, %v; want sold_out", res, err)
+	}
+	if res.RateLimit != (order.RateLimit{}) {
+		t.Errorf("rate limit %+v, want none", res.RateLimit)
 	}
 }
 

@@ -44,17 +44,30 @@ type Config struct {
 	// the API promises buyers the same answer to the same key for a day, so a
 	// client retrying tomorrow morning cannot order twice).
 	IdempotencyTTL time.Duration
+	// RateLimit is how many order requests one user may make to one sale per
+	// RateWindow (a sliding window, checked inside the reservation script);
+	// 0 turns the limit off.
+	RateLimit  int64
+	RateWindow time.Duration
 }
 
-// ErrIdempotencyTTL is returned for an IdempotencyTTL below the 24 h the API
-// promises.
-var ErrIdempotencyTTL = errors.New("reservation: idempotency TTL must be at least 24h")
+var (
+	// ErrIdempotencyTTL is returned for an IdempotencyTTL below the 24 h the
+	// API promises.
+	ErrIdempotencyTTL = errors.New("reservation: idempotency TTL must be at least 24h")
+	// ErrInvalidRateLimit: the rate limit is negative, or positive over a
+	// window shorter than the millisecond the script counts in.
+	ErrInvalidRateLimit = errors.New("reservation: rate limit must be >= 0 (0 disables) with a window of at least 1ms")
+)
 
-// Validate reports an invalid setting. The store owns this rule; the config
+// Validate reports an invalid setting. The store owns these rules; the config
 // package calls Validate so a bad environment fails before anything connects.
 func (c Config) Validate() error {
 	if c.IdempotencyTTL < 24*time.Hour {
 		return fmt.Errorf("%w (got %s)", ErrIdempotencyTTL, c.IdempotencyTTL)
+	}
+	if c.RateLimit < 0 || (c.RateLimit > 0 && c.RateWindow < time.Millisecond) {
+		return fmt.Errorf("%w (got %d per %s)", ErrInvalidRateLimit, c.RateLimit, c.RateWindow)
 	}
 	return nil
 }
@@ -64,6 +77,9 @@ func (c Config) Validate() error {
 type Store struct {
 	client rueidis.Client
 	ttl    int64 // seconds
+
+	rateLimit            int64
+	rateLimitArg, window string // reserve.lua's ARGV[7], ARGV[8]
 
 	reserve, release, ack, claim, upsert *rueidis.Lua
 	persistClaim, confirm                *rueidis.Lua
@@ -77,8 +93,13 @@ func New(client rueidis.Client, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	return &Store{
-		client:  client,
-		ttl:     int64(cfg.IdempotencyTTL / time.Second),
+		client: client,
+		ttl:    int64(cfg.IdempotencyTTL / time.Second),
+
+		rateLimit:    cfg.RateLimit,
+		rateLimitArg: strconv.FormatInt(cfg.RateLimit, 10),
+		window:       strconv.FormatInt(cfg.RateWindow.Milliseconds(), 10),
+
 		reserve: rueidis.NewLuaScript(reserveLua),
 		release: rueidis.NewLuaScript(releaseLua),
 		ack:     rueidis.NewLuaScript(ackLua),
@@ -102,6 +123,10 @@ func saleKeys(saleID string) keys {
 
 func orderKey(saleID, orderID string) string { return "{sale:" + saleID + "}:order:" + orderID }
 
+// rateKey names the rate-limit window of (sale, user): under the sale's hash
+// tag, so the reservation script can check it in the same round trip.
+func rateKey(saleID, userID string) string { return "{sale:" + saleID + "}:rl:" + userID }
+
 // idemKey names the idempotency record of (user, key) in a sale. The pair is
 // hashed so no choice of user id and key can collide with another pair.
 func idemKey(saleID, userID, key string) string {
@@ -118,9 +143,11 @@ func fingerprint(saleID string, qty int64) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// Reserve runs the reservation script. Errors returned (as opposed to
+// Reserve runs the reservation script: rate limit, idempotent replay, sale
+// window, per-user limit, stock, decrement. Errors returned (as opposed to
 // Reservation.Err) are order.ErrNotFound, order.ErrIdempotencyKeyReused, or
-// infrastructure failures.
+// infrastructure failures; Reservation.RateLimit is set whenever the script
+// counted the request, even with order.ErrIdempotencyKeyReused.
 func (s *Store) Reserve(ctx context.Context, req order.Request) (order.Reservation, error) {
 	if req.Quantity < 1 {
 		return order.Reservation{}, order.Errorf(order.CodeInvalidRequest, "quantity must be at least 1")
@@ -140,33 +167,50 @@ func (s *Store) Reserve(ctx context.Context, req order.Request) (order.Reservati
 		return order.Reservation{Err: order.ErrSoldOut}, nil
 	}
 	reply, err := s.reserve.Exec(ctx, s.client,
-		[]string{k.sale, k.users, idemKey(req.SaleID, req.UserID, req.IdempotencyKey), k.pending, orderKey(req.SaleID, id)},
+		[]string{k.sale, k.users, idemKey(req.SaleID, req.UserID, req.IdempotencyKey), k.pending, orderKey(req.SaleID, id),
+			rateKey(req.SaleID, req.UserID)},
 		[]string{req.UserID, strconv.FormatInt(req.Quantity, 10), fingerprint(req.SaleID, req.Quantity), id,
-			strconv.FormatInt(s.ttl, 10), req.IdempotencyKey},
+			strconv.FormatInt(s.ttl, 10), req.IdempotencyKey, s.rateLimitArg, s.window},
 	).AsStrSlice()
 	if err != nil {
 		return order.Reservation{}, fmt.Errorf("reserve: %w", err)
 	}
-	return parseReserve(reply, req)
+	return parseReserve(reply, req, s.rateLimit)
 }
 
-// parseReserve reads reserve.lua's reply: {"reused"}, {"not_found"}, or
-// {"new"|"replay", outcome, order_id, qty, reserved_ms} where outcome is an
-// order.OutcomeKind the ledger speaks (accepted, sold_out, limit, not_active).
-func parseReserve(reply []string, req order.Request) (order.Reservation, error) {
-	switch reply[0] {
-	case "reused":
-		return order.Reservation{}, order.ErrIdempotencyKeyReused
-	case "not_found":
+// parseReserve reads reserve.lua's reply: {"not_found"}, or {kind, outcome,
+// order_id, qty, reserved_ms, rl_remaining, rl_reset_ms} where kind is new,
+// replay, reused or limited and outcome an order.OutcomeKind the ledger speaks
+// (accepted, sold_out, limit, not_active). rateLimit is the configured limit
+// (0: none), which the reply does not repeat.
+func parseReserve(reply []string, req order.Request, rateLimit int64) (order.Reservation, error) {
+	if len(reply) == 1 && reply[0] == "not_found" {
 		return order.Reservation{}, order.ErrNotFound
+	}
+	if len(reply) != 7 {
+		return order.Reservation{}, fmt.Errorf("reserve: unexpected reply %q", reply)
+	}
+	var res order.Reservation
+	if rateLimit > 0 {
+		left, err1 := strconv.ParseInt(reply[5], 10, 64)
+		reset, err2 := strconv.ParseInt(reply[6], 10, 64)
+		if err := errors.Join(err1, err2); err != nil {
+			return order.Reservation{}, fmt.Errorf("reserve: rate limit in %q: %w", reply, err)
+		}
+		res.RateLimit = order.RateLimit{Allowed: reply[0] != "limited", Limit: rateLimit, Remaining: left,
+			Reset: time.Duration(reset) * time.Millisecond}
+	}
+	switch reply[0] {
+	case "limited":
+		res.Err = order.Errorf(order.CodeRateLimited, "too many order requests; retry in %d s", res.RateLimit.RetryAfterSeconds())
+		return res, nil
+	case "reused":
+		return res, order.ErrIdempotencyKeyReused
 	case "new", "replay":
 	default:
 		return order.Reservation{}, fmt.Errorf("reserve: unexpected reply %q", reply)
 	}
-	if len(reply) != 5 {
-		return order.Reservation{}, fmt.Errorf("reserve: unexpected reply %q", reply)
-	}
-	res := order.Reservation{Replayed: reply[0] == "replay"}
+	res.Replayed = reply[0] == "replay"
 	kind := order.OutcomeKind(reply[1])
 	rejection, ok := kind.Rejection()
 	if !ok {

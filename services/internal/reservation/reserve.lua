@@ -8,36 +8,69 @@
 -- KEYS[3]  {sale:<id>}:idem:<digest>   hash: the idempotency record of (user, Idempotency-Key)
 -- KEYS[4]  {sale:<id>}:pending         sorted set: the outbox, order id scored by reserved-at (ms)
 -- KEYS[5]  {sale:<id>}:order:<new id>  hash: the reservation, written only when accepted
+-- KEYS[6]  {sale:<id>}:rl:<user id>     sorted set: the user's order requests in this sale's
+--                                      rate-limit window (ms), TTL = window
 -- ARGV[1]  user id
 -- ARGV[2]  quantity (integer >= 1)
 -- ARGV[3]  request fingerprint (same key + different body = different fingerprint)
 -- ARGV[4]  the new order id (used only when accepted)
 -- ARGV[5]  idempotency record TTL in seconds
 -- ARGV[6]  the Idempotency-Key itself (kept on the reservation for re-publishing)
+-- ARGV[7]  rate limit: order requests allowed per window per (sale, user); 0 = no limit
+-- ARGV[8]  the rate-limit window in milliseconds
 --
--- Order of checks (DESIGN.md): idempotent replay -> sale window -> per-user
--- limit -> stock -> decrement. Business rejections are recorded under the key
--- too, so a key always yields the same answer (I3).
+-- Order of checks (DESIGN.md): unknown sale -> rate limit -> idempotent
+-- replay -> sale window -> per-user limit -> stock -> decrement. The rate
+-- limit is a sliding window per (sale, user) kept under the sale's hash tag,
+-- so the whole decision is one round trip, also on Redis Cluster. A
+-- rate-limited request touches nothing but its window. Business rejections
+-- are recorded under the Idempotency-Key too, so a key always yields the same
+-- answer (I3).
 --
 -- Returns an array of strings:
---   {"reused"}                                   same key, different request
---   {"not_found"}                                no such sale
---   {"new"|"replay", outcome, order_id, qty, reserved_ms}
+--   {"not_found"}                                no such sale (nothing counted)
+--   {kind, outcome, order_id, qty, reserved_ms, rl_remaining, rl_reset_ms}
+--     kind: new | replay | reused (same key, different request) | limited (rate limited)
 --     outcome: accepted | sold_out | limit | not_active (order_id etc. empty unless accepted)
+--     rl_remaining, rl_reset_ms: requests left in the window and the time until
+--     its oldest request leaves it (when one more is allowed); 0 0 without a limit
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-
-local rec = redis.call('HMGET', KEYS[3], 'fp', 'outcome', 'order_id', 'qty', 'reserved_ms')
-if rec[1] then
-  if rec[1] ~= ARGV[3] then
-    return {'reused'}
-  end
-  return {'replay', rec[2], rec[3] or '', rec[4] or '', rec[5] or ''}
-end
 
 local sale = redis.call('HMGET', KEYS[1], 'remaining', 'limit', 'starts_ms', 'ends_ms')
 if not sale[1] then
   return {'not_found'}
+end
+
+local rl_limit = tonumber(ARGV[7])
+local rl_left, rl_reset = 0, 0
+if rl_limit > 0 then
+  local window = tonumber(ARGV[8])
+  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - window)
+  local n = redis.call('ZCARD', KEYS[6])
+  local allowed = n < rl_limit
+  if allowed then
+    -- the new order id is unique, so two requests in one millisecond are two members
+    redis.call('ZADD', KEYS[6], now, ARGV[4])
+    redis.call('PEXPIRE', KEYS[6], window)
+    n = n + 1
+  end
+  rl_left, rl_reset = rl_limit - n, window
+  local oldest = redis.call('ZRANGE', KEYS[6], 0, 0, 'WITHSCORES')
+  if oldest[2] then
+    rl_reset = tonumber(oldest[2]) + window - now
+  end
+  if not allowed then
+    return {'limited', '', '', '', '', tostring(rl_left), tostring(rl_reset)}
+  end
+end
+
+local rec = redis.call('HMGET', KEYS[3], 'fp', 'outcome', 'order_id', 'qty', 'reserved_ms')
+if rec[1] then
+  if rec[1] ~= ARGV[3] then
+    return {'reused', '', '', '', '', tostring(rl_left), tostring(rl_reset)}
+  end
+  return {'replay', rec[2], rec[3] or '', rec[4] or '', rec[5] or '', tostring(rl_left), tostring(rl_reset)}
 end
 
 local qty = tonumber(ARGV[2])
@@ -55,7 +88,7 @@ local ttl = tonumber(ARGV[5])
 if outcome ~= 'accepted' then
   redis.call('HSET', KEYS[3], 'fp', ARGV[3], 'outcome', outcome, 'qty', ARGV[2])
   redis.call('EXPIRE', KEYS[3], ttl)
-  return {'new', outcome, '', ARGV[2], ''}
+  return {'new', outcome, '', ARGV[2], '', tostring(rl_left), tostring(rl_reset)}
 end
 
 redis.call('HINCRBY', KEYS[1], 'remaining', -qty)
@@ -65,4 +98,4 @@ redis.call('EXPIRE', KEYS[3], ttl)
 redis.call('ZADD', KEYS[4], now, ARGV[4])
 -- No TTL while pending: the relay must always find what it has to publish.
 redis.call('HSET', KEYS[5], 'user', ARGV[1], 'qty', ARGV[2], 'key', ARGV[6], 'reserved_ms', now, 'status', 'pending')
-return {'new', 'accepted', ARGV[4], ARGV[2], tostring(now)}
+return {'new', 'accepted', ARGV[4], ARGV[2], tostring(now), tostring(rl_left), tostring(rl_reset)}
