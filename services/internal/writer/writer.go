@@ -128,6 +128,12 @@ func New(cfg Config, store Store, ledger Ledger, m *Metrics, log *slog.Logger) (
 		// Kafka's 45 s default: lag after a crash is bounded by this.
 		kgo.SessionTimeout(10 * time.Second),
 		kgo.HeartbeatInterval(time.Second),
+		// The broker holds a fetch until it has fetchMinBytes or BatchWait
+		// passed, so at moderate rates one fetch carries a batch's worth of
+		// records instead of a few (franz-go's default of 1 byte answers as
+		// soon as anything arrived: many small fetches, each a broker and a
+		// writer wake-up). See docs/benchmarks.md.
+		kgo.FetchMinBytes(fetchMinBytes),
 		kgo.FetchMaxWait(cfg.BatchWait),
 		// The DLQ gets the same durability as orders.
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -277,6 +283,11 @@ func (w *Writer) finish(ctx context.Context, j finishJob) {
 	// from the last commit, and the idempotent insert skips what is there.
 	w.log.Warn("giving up committing a persisted batch; it will be redelivered", "records", len(j.recs))
 }
+
+// fetchMinBytes is about a full batch of OrderPlaced records (≈ 100 bytes
+// each, LZ4-compressed, at the default BatchSize of 10,000): a fetch is
+// answered with a batch, or after BatchWait with whatever there is.
+const fetchMinBytes = 1 << 20
 
 // poll gathers up to BatchSize records, waiting at most BatchWait after the
 // first arrived.
