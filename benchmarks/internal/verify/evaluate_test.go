@@ -172,14 +172,16 @@ func TestEvaluateViolations(t *testing.T) {
 			id: "I3", wantOffending: []string{"user u1 key k1: 2 rows", "user u1 key k1: accepted s.01 then accepted s.02"},
 		},
 		{
-			name: "same key, sold out then accepted",
+			// sold_out is not remembered, but an acceptance is: its retry
+			// must replay it, never answer sold_out.
+			name: "same key, accepted then sold out",
 			f: func() *fixture {
 				f := newFixture(5, 1)
-				f.answer("u1", "k1", load.SoldOut, "")
 				f.accept("u1", "k1", "s.01")
+				f.answer("u1", "k1", load.SoldOut, "")
 				return f
 			},
-			id: "I3", wantOffending: []string{"user u1 key k1: sold_out  then accepted s.01"},
+			id: "I3", wantOffending: []string{"user u1 key k1: accepted s.01 then sold_out "},
 		},
 		{
 			name: "same key, accepted then replayed with another id",
@@ -350,6 +352,13 @@ func TestEvaluateIdempotencyPasses(t *testing.T) {
 			f.accept("u0", "k0", "s.00")
 			f.answer("u1", "k1", load.SoldOut, "")
 			f.answer("u1", "k1", load.SoldOut, "")
+			return f
+		}},
+		{"sold out, then accepted after stock came back (a sold-out answer is not remembered)", func() *fixture {
+			f := newFixture(5, 1)
+			f.answer("u1", "k1", load.SoldOut, "")
+			f.accept("u1", "k1", "s.01")
+			f.answer("u1", "k1", load.AcceptedReplay, "s.01")
 			return f
 		}},
 		{"same key for different users", func() *fixture {

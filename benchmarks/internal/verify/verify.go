@@ -351,8 +351,15 @@ func idempotency(a answers, l ledger) results.Invariant {
 }
 
 // firstMismatch describes the first answer to a (user, key) that differs
-// from the first one; an acceptance and its replay are the same answer.
+// from the first one remembered; an acceptance and its replay are the same
+// answer. A sold-out answer is not remembered (docs/api.md): sold-out answers
+// before the first other one are skipped, so "sold out, then accepted once
+// stock came back" is one request answered twice, while "accepted, then sold
+// out" is a broken promise.
 func firstMismatch(as []answer) (string, bool) {
+	for len(as) > 1 && as[0].outcome == load.SoldOut {
+		as = as[1:]
+	}
 	first := as[0]
 	for _, a := range as[1:] {
 		same := a.orderID == first.orderID && (a.outcome == first.outcome ||

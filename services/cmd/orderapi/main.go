@@ -111,7 +111,7 @@ func newApp(ctx context.Context, cfg config.API, log *slog.Logger) (_ *app, err 
 	a.closers = append(a.closers, rdb.Close)
 
 	traced := telemetry.TraceRedis(rdb, cfg.RedisAddr)
-	store, err := reservation.New(traced, cfg.LedgerWithRateLimit())
+	store, err := reservation.New(traced, cfg.Ledger())
 	if err != nil {
 		return nil, err
 	}

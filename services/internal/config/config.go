@@ -70,11 +70,14 @@ type API struct {
 	MetricsAddr string `env:"BLITZBUY_METRICS_ADDR" envDefault:"127.0.0.1:9464"`
 	// PostgresURL is optional here: GET /v1/orders reads confirmed orders
 	// from it, and falls back to Redis without it.
-	PostgresURL    string        `env:"BLITZBUY_POSTGRES_URL" secret:"true"`
-	JWTSecret      string        `env:"BLITZBUY_JWT_SECRET,required" secret:"true"`
-	AdminToken     string        `env:"BLITZBUY_ADMIN_TOKEN,required" secret:"true"`
-	RateLimit      int64         `env:"BLITZBUY_RATE_LIMIT" envDefault:"5"`
-	RateWindow     time.Duration `env:"BLITZBUY_RATE_WINDOW" envDefault:"1m"`
+	PostgresURL string        `env:"BLITZBUY_POSTGRES_URL" secret:"true"`
+	JWTSecret   string        `env:"BLITZBUY_JWT_SECRET,required" secret:"true"`
+	AdminToken  string        `env:"BLITZBUY_ADMIN_TOKEN,required" secret:"true"`
+	RateLimit   int64         `env:"BLITZBUY_RATE_LIMIT" envDefault:"5"`
+	RateWindow  time.Duration `env:"BLITZBUY_RATE_WINDOW" envDefault:"1m"`
+	// SoldOutView: how long a sold-out sale is answered from memory
+	// (reservation.Config.SoldOutView; docs/api.md states the bound).
+	SoldOutView    time.Duration `env:"BLITZBUY_SOLD_OUT_VIEW" envDefault:"250ms"`
 	PublishTimeout time.Duration `env:"BLITZBUY_PUBLISH_TIMEOUT" envDefault:"5s"`
 	PublishLinger  time.Duration `env:"BLITZBUY_PUBLISH_LINGER" envDefault:"0s"`
 	RelayThreshold time.Duration `env:"BLITZBUY_RELAY_THRESHOLD" envDefault:"10s"`
@@ -86,11 +89,11 @@ type API struct {
 // spans the producer and the relay, so it lives here.
 var ErrRelayThreshold = errors.New("BLITZBUY_RELAY_THRESHOLD must exceed BLITZBUY_PUBLISH_TIMEOUT")
 
-// LedgerWithRateLimit is the API's ledger configuration: the process's, plus
-// the rate limit the reservation script applies.
-func (c API) LedgerWithRateLimit() reservation.Config {
+// Ledger is the API's ledger configuration: the process's, plus the rate
+// limit the reservation script applies and the sold-out view.
+func (c API) Ledger() reservation.Config {
 	r := c.Reservation()
-	r.RateLimit, r.RateWindow = c.RateLimit, c.RateWindow
+	r.RateLimit, r.RateWindow, r.SoldOutView = c.RateLimit, c.RateWindow, c.SoldOutView
 	return r
 }
 
@@ -109,8 +112,11 @@ func (c API) Validate() error {
 	if c.RelayThreshold <= c.PublishTimeout {
 		errs = append(errs, ErrRelayThreshold)
 	}
-	if err := c.LedgerWithRateLimit().Validate(); err != nil && errors.Is(err, reservation.ErrInvalidRateLimit) {
+	if err := reservation.ValidateRateLimit(c.RateLimit, c.RateWindow); err != nil {
 		errs = append(errs, fmt.Errorf("BLITZBUY_RATE_LIMIT / BLITZBUY_RATE_WINDOW: %w", err))
+	}
+	if err := reservation.ValidateSoldOutView(c.SoldOutView); err != nil {
+		errs = append(errs, fmt.Errorf("BLITZBUY_SOLD_OUT_VIEW: %w", err))
 	}
 	if err := httpapi.ValidateCredentials(c.JWTSecret, c.AdminToken); err != nil {
 		errs = append(errs, fmt.Errorf("BLITZBUY_JWT_SECRET / BLITZBUY_ADMIN_TOKEN: %w", err))

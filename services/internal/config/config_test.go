@@ -47,7 +47,7 @@ func validAPI() config.API {
 	return config.API{Process: wantProcess,
 		HTTPAddr: "127.0.0.1:8080", MetricsAddr: "127.0.0.1:9464", JWTSecret: jwtSecret, AdminToken: adminToken,
 		RateLimit: 5, RateWindow: time.Minute, PublishTimeout: 5 * time.Second, PublishLinger: 0,
-		RelayThreshold: 10 * time.Second, RelayInterval: time.Second}
+		RelayThreshold: 10 * time.Second, RelayInterval: time.Second, SoldOutView: 250 * time.Millisecond}
 }
 
 func validWriter() config.Writer {
@@ -125,6 +125,8 @@ func TestAPIValidate(t *testing.T) {
 		{"relay threshold = publish timeout", func(c *config.API) { c.RelayThreshold = c.PublishTimeout }, config.ErrRelayThreshold},
 		{"negative rate limit", func(c *config.API) { c.RateLimit = -1 }, reservation.ErrInvalidRateLimit},
 		{"rate window under 1ms", func(c *config.API) { c.RateWindow = time.Microsecond }, reservation.ErrInvalidRateLimit},
+		{"sold-out view off", func(c *config.API) { c.SoldOutView = 0 }, nil},
+		{"sold-out view over 10s", func(c *config.API) { c.SoldOutView = 11 * time.Second }, reservation.ErrSoldOutView},
 		{"jwt secret 31 bytes", func(c *config.API) { c.JWTSecret = jwtSecret[1:] }, httpapi.ErrJWTSecretTooShort},
 		{"admin token 15 bytes", func(c *config.API) { c.AdminToken = adminToken[1:] }, httpapi.ErrAdminTokenTooShort},
 	}
@@ -206,6 +208,7 @@ func TestLoadFailsWithTheComponentsError(t *testing.T) {
 		{"api ttl", loadAPI, []string{"BLITZBUY_IDEMPOTENCY_TTL", "1h"}, reservation.ErrIdempotencyTTL},
 		{"api secret", loadAPI, []string{"BLITZBUY_JWT_SECRET", "short"}, httpapi.ErrJWTSecretTooShort},
 		{"api rate", loadAPI, []string{"BLITZBUY_RATE_LIMIT", "-1"}, reservation.ErrInvalidRateLimit},
+		{"api sold-out view", loadAPI, []string{"BLITZBUY_SOLD_OUT_VIEW", "-1s"}, reservation.ErrSoldOutView},
 		{"api relay", loadAPI, []string{"BLITZBUY_RELAY_THRESHOLD", "5s"}, config.ErrRelayThreshold},
 		{"writer ttl", loadWriter, []string{"BLITZBUY_IDEMPOTENCY_TTL", "1h"}, reservation.ErrIdempotencyTTL},
 		{"writer pipelines", loadWriter, []string{"BLITZBUY_WRITER_PIPELINES", "0"}, writer.ErrPipelines},

@@ -199,6 +199,11 @@ func TestContractPlaceOrder(t *testing.T) {
 		if x.Status != http.StatusConflict || x.problem(t).Code != order.CodeSoldOut {
 			t.Errorf("%d %s, want 409 sold_out", x.Status, x.Body)
 		}
+		// Not remembered: the retry is a fresh attempt, answered anew.
+		again := h.placeOrder(sale, "carol", "c-1", nil)
+		if again.Status != http.StatusConflict || again.Header.Get("Idempotent-Replayed") != "" {
+			t.Errorf("retry: %d Idempotent-Replayed %q, want 409 without it (a sold-out answer is not remembered)", again.Status, again.Header.Get("Idempotent-Replayed"))
+		}
 	})
 
 	t.Run("per-user limit", func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -49,7 +50,17 @@ type Config struct {
 	// 0 turns the limit off.
 	RateLimit  int64
 	RateWindow time.Duration
+	// SoldOutView is how long a sale that the script found sold out is
+	// answered sold_out from this instance's memory, without running the
+	// script (only a check that the Idempotency-Key has no record). It bounds
+	// how late stock that comes back — a release, a compensation, an admin
+	// top-up through another instance — is offered again. 0 turns it off.
+	SoldOutView time.Duration
 }
+
+// MaxSoldOutView bounds Config.SoldOutView: longer would let a top-up go
+// unnoticed for longer than a buyer would wait.
+const MaxSoldOutView = 10 * time.Second
 
 var (
 	// ErrIdempotencyTTL is returned for an IdempotencyTTL below the 24 h the
@@ -58,16 +69,33 @@ var (
 	// ErrInvalidRateLimit: the rate limit is negative, or positive over a
 	// window shorter than the millisecond the script counts in.
 	ErrInvalidRateLimit = errors.New("reservation: rate limit must be >= 0 (0 disables) with a window of at least 1ms")
+	// ErrSoldOutView: the sold-out view is negative or over MaxSoldOutView.
+	ErrSoldOutView = errors.New("reservation: the sold-out view must be between 0 (off) and 10s")
 )
 
 // Validate reports an invalid setting. The store owns these rules; the config
 // package calls Validate so a bad environment fails before anything connects.
 func (c Config) Validate() error {
+	var errs []error
 	if c.IdempotencyTTL < 24*time.Hour {
-		return fmt.Errorf("%w (got %s)", ErrIdempotencyTTL, c.IdempotencyTTL)
+		errs = append(errs, fmt.Errorf("%w (got %s)", ErrIdempotencyTTL, c.IdempotencyTTL))
 	}
-	if c.RateLimit < 0 || (c.RateLimit > 0 && c.RateWindow < time.Millisecond) {
-		return fmt.Errorf("%w (got %d per %s)", ErrInvalidRateLimit, c.RateLimit, c.RateWindow)
+	return errors.Join(append(errs, ValidateRateLimit(c.RateLimit, c.RateWindow), ValidateSoldOutView(c.SoldOutView))...)
+}
+
+// ValidateRateLimit reports whether limit per window is a rate limit the
+// reservation script accepts.
+func ValidateRateLimit(limit int64, window time.Duration) error {
+	if limit < 0 || (limit > 0 && window < time.Millisecond) {
+		return fmt.Errorf("%w (got %d per %s)", ErrInvalidRateLimit, limit, window)
+	}
+	return nil
+}
+
+// ValidateSoldOutView reports whether d is a sold-out view Store accepts.
+func ValidateSoldOutView(d time.Duration) error {
+	if d < 0 || d > MaxSoldOutView {
+		return fmt.Errorf("%w (got %s)", ErrSoldOutView, d)
 	}
 	return nil
 }
@@ -80,6 +108,13 @@ type Store struct {
 
 	rateLimit            int64
 	rateLimitArg, window string // reserve.lua's ARGV[7], ARGV[8]
+
+	// soldOut is the sold-out view: sale id -> the time (Unix ns) until
+	// which Reserve answers sold_out without the script. Entries are written
+	// only for sales the script found sold out, so it holds at most one per
+	// real sale.
+	soldOut     sync.Map
+	soldOutView time.Duration
 
 	reserve, release, ack, claim, upsert *rueidis.Lua
 	persistClaim, confirm                *rueidis.Lua
@@ -99,6 +134,7 @@ func New(client rueidis.Client, cfg Config) (*Store, error) {
 		rateLimit:    cfg.RateLimit,
 		rateLimitArg: strconv.FormatInt(cfg.RateLimit, 10),
 		window:       strconv.FormatInt(cfg.RateWindow.Milliseconds(), 10),
+		soldOutView:  cfg.SoldOutView,
 
 		reserve: rueidis.NewLuaScript(reserveLua),
 		release: rueidis.NewLuaScript(releaseLua),
@@ -152,10 +188,6 @@ func (s *Store) Reserve(ctx context.Context, req order.Request) (order.Reservati
 	if req.Quantity < 1 {
 		return order.Reservation{}, order.Errorf(order.CodeInvalidRequest, "quantity must be at least 1")
 	}
-	id, err := order.NewOrderID(req.SaleID)
-	if err != nil {
-		return order.Reservation{}, err
-	}
 	if trace.SpanFromContext(ctx).IsRecording() { // unsampled requests skip the span entirely
 		var span trace.Span
 		ctx, span = s.tracer.Start(ctx, "reserve", trace.WithAttributes(attribute.String("blitzbuy.sale_id", req.SaleID),
@@ -163,20 +195,60 @@ func (s *Store) Reserve(ctx context.Context, req order.Request) (order.Reservati
 		defer span.End()
 	}
 	k := saleKeys(req.SaleID)
+	idem := idemKey(req.SaleID, req.UserID, req.IdempotencyKey)
 	if s.precheckSoldOut(ctx, k, req.Quantity) { // false in every real build (reserve_atomic.go)
 		return order.Reservation{Err: order.ErrSoldOut}, nil
 	}
+	if s.knownSoldOut(req.SaleID) {
+		// The sale was sold out a moment ago. A key with a record (an
+		// accepted order's retry, a remembered rejection, a reused key) must
+		// get the script's answer; any other is sold out, and a sold-out
+		// answer is not remembered, so nothing is written.
+		n, err := s.client.Do(ctx, s.client.B().Exists().Key(idem).Build()).AsInt64()
+		if err != nil {
+			return order.Reservation{}, fmt.Errorf("reserve: %w", err)
+		}
+		if n == 0 {
+			return order.Reservation{Err: order.ErrSoldOut}, nil
+		}
+	}
+	id, err := order.NewOrderID(req.SaleID)
+	if err != nil {
+		return order.Reservation{}, err
+	}
 	reply, err := s.reserve.Exec(ctx, s.client,
-		[]string{k.sale, k.users, idemKey(req.SaleID, req.UserID, req.IdempotencyKey), k.pending, orderKey(req.SaleID, id),
-			rateKey(req.SaleID, req.UserID)},
+		[]string{k.sale, k.users, idem, k.pending, orderKey(req.SaleID, id), rateKey(req.SaleID, req.UserID)},
 		[]string{req.UserID, strconv.FormatInt(req.Quantity, 10), fingerprint(req.SaleID, req.Quantity), id,
 			strconv.FormatInt(s.ttl, 10), req.IdempotencyKey, s.rateLimitArg, s.window},
 	).AsStrSlice()
 	if err != nil {
 		return order.Reservation{}, fmt.Errorf("reserve: %w", err)
 	}
-	return parseReserve(reply, req, s.rateLimit)
+	res, err := parseReserve(reply, req, s.rateLimit)
+	if err == nil && req.Quantity == 1 && errors.Is(res.Err, order.ErrSoldOut) && !res.Replayed {
+		s.noteSoldOut(req.SaleID) // not one unit left: sold out for any quantity
+	}
+	return res, err
 }
+
+// knownSoldOut reports whether the sold-out view holds saleID.
+func (s *Store) knownSoldOut(saleID string) bool {
+	if s.soldOutView <= 0 {
+		return false
+	}
+	until, ok := s.soldOut.Load(saleID)
+	return ok && time.Now().UnixNano() < until.(int64)
+}
+
+func (s *Store) noteSoldOut(saleID string) {
+	if s.soldOutView > 0 {
+		s.soldOut.Store(saleID, time.Now().Add(s.soldOutView).UnixNano())
+	}
+}
+
+// forgetSoldOut drops saleID from the sold-out view: this instance just gave
+// stock back (a release, an admin write), so the next order runs the script.
+func (s *Store) forgetSoldOut(saleID string) { s.soldOut.Delete(saleID) }
 
 // parseReserve reads reserve.lua's reply: {"not_found"}, or {kind, outcome,
 // order_id, qty, reserved_ms, rl_remaining, rl_reset_ms} where kind is new,
@@ -244,6 +316,7 @@ func (s *Store) Release(ctx context.Context, o order.Order, mode order.ReleaseMo
 	case err != nil:
 		return fmt.Errorf("release: %w", err)
 	case n == 1:
+		s.forgetSoldOut(o.SaleID)
 		return nil
 	case n == 0:
 		return order.ErrNotOwned

@@ -23,9 +23,11 @@
 -- replay -> sale window -> per-user limit -> stock -> decrement. The rate
 -- limit is a sliding window per (sale, user) kept under the sale's hash tag,
 -- so the whole decision is one round trip, also on Redis Cluster. A
--- rate-limited request touches nothing but its window. Business rejections
--- are recorded under the Idempotency-Key too, so a key always yields the same
--- answer (I3).
+-- rate-limited request touches nothing but its window. The rejections
+-- limit and not_active are recorded under the Idempotency-Key, so the key
+-- keeps its answer (I3); sold_out is not (docs/api.md): it reserved nothing,
+-- a retry with the same key is a fresh attempt, and a crowd's sold-out
+-- answers leave no records behind.
 --
 -- Returns an array of strings:
 --   {"not_found"}                                no such sale (nothing counted)
@@ -86,8 +88,10 @@ end
 
 local ttl = tonumber(ARGV[5])
 if outcome ~= 'accepted' then
-  redis.call('HSET', KEYS[3], 'fp', ARGV[3], 'outcome', outcome, 'qty', ARGV[2])
-  redis.call('EXPIRE', KEYS[3], ttl)
+  if outcome ~= 'sold_out' then
+    redis.call('HSET', KEYS[3], 'fp', ARGV[3], 'outcome', outcome, 'qty', ARGV[2])
+    redis.call('EXPIRE', KEYS[3], ttl)
+  end
   return {'new', outcome, '', ARGV[2], '', tostring(rl_left), tostring(rl_reset)}
 end
 

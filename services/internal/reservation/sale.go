@@ -27,6 +27,7 @@ func (s *Store) UpsertSale(ctx context.Context, spec order.SaleSpec) (created bo
 	if reply[0] < 0 {
 		return false, order.Errorf(order.CodeStockBelowSold, "stock %d is below the %d units already sold", spec.Stock, reply[1])
 	}
+	s.forgetSoldOut(spec.ID) // a top-up or a new window is offered at once through this instance
 	if err := s.client.Do(ctx, s.client.B().Sadd().Key(salesIndex).Member(spec.ID).Build()).Error(); err != nil {
 		return false, fmt.Errorf("index sale: %w", err)
 	}
