@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
 	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
 	"github.com/blitzbuy/blitzbuy/testkit"
@@ -33,10 +36,14 @@ type system struct {
 	api    string
 	secret string
 	admin  string
+	topic  string // this system's orders topic
 }
 
 // startSystem builds and starts order-writer and order-api, exporting
-// traces to the local Jaeger at 100 % sampling.
+// traces to the local Jaeger at 100 % sampling. They get an orders topic
+// (and DLQ) of their own: no other consumer of `orders` — a dev writer left
+// running by `task run`, another test's — can take this system's records and
+// leave its trace without the writer's side.
 func startSystem(t *testing.T) *system {
 	t.Helper()
 	env := stacktest.Load(t)
@@ -57,7 +64,8 @@ func startSystem(t *testing.T) *system {
 	for _, c := range []string{"orderapi", "orderwriter"} {
 		proc.Build(t, root, filepath.Join(bin, c), "./services/cmd/"+c)
 	}
-	s := &system{env: env, secret: testkit.RandHex(32), admin: testkit.RandHex(16)}
+	s := &system{env: env, secret: testkit.RandHex(32), admin: testkit.RandHex(16), topic: "orders-e2e-" + testkit.RandHex(4)}
+	ownTopics(t, env, s.topic, s.topic+".dlq")
 	httpAddr := proc.FreeAddr(t)
 	s.api = "http://" + httpAddr
 
@@ -65,10 +73,10 @@ func startSystem(t *testing.T) *system {
 		"BLITZBUY_REDIS_ADDR=" + env.RedisAddr, "BLITZBUY_KAFKA_BROKERS=" + strings.Join(env.KafkaBrokers, ","),
 		"BLITZBUY_POSTGRES_URL=" + env.PostgresURL, "BLITZBUY_LOG_LEVEL=warn",
 		"OTEL_EXPORTER_OTLP_ENDPOINT=" + otlpEndpoint(env), "OTEL_TRACES_SAMPLER=parentbased_always_on",
-		"OTEL_BSP_SCHEDULE_DELAY=200",
+		"OTEL_BSP_SCHEDULE_DELAY=200", "BLITZBUY_ORDERS_TOPIC=" + s.topic,
 	}
 	proc.Start(t, filepath.Join(bin, "orderwriter"), append(common, "BLITZBUY_METRICS_ADDR="+writerMetricsAddr,
-		"BLITZBUY_WRITER_GROUP=order-writer-e2e", "OTEL_SERVICE_NAME=order-writer")...)
+		"BLITZBUY_WRITER_GROUP=order-writer-e2e-"+s.topic, "BLITZBUY_DLQ_TOPIC="+s.topic+".dlq", "OTEL_SERVICE_NAME=order-writer")...)
 	proc.Start(t, filepath.Join(bin, "orderapi"), append(common, "BLITZBUY_HTTP_ADDR="+httpAddr, "BLITZBUY_METRICS_ADDR="+apiMetricsAddr,
 		"BLITZBUY_JWT_SECRET="+s.secret, "BLITZBUY_ADMIN_TOKEN="+s.admin, "BLITZBUY_RATE_LIMIT=0", "OTEL_SERVICE_NAME=order-api",
 		// Other packages' tests run beside this one on the same Redis; their
@@ -77,6 +85,32 @@ func startSystem(t *testing.T) *system {
 	proc.WaitReady(t, s.api+"/readyz", 30*time.Second)
 	proc.WaitReady(t, "http://"+writerMetricsAddr+"/readyz", 60*time.Second)
 	return s
+}
+
+// ownTopics creates topics for this test and deletes them (and the writer's
+// group) when it ends.
+func ownTopics(t *testing.T, env stacktest.Env, topics ...string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(env.KafkaBrokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, topic := range topics {
+		if _, err := adm.CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+			cl.Close()
+			t.Fatalf("create topic %s: %v", topic, err)
+		}
+	}
+	t.Cleanup(func() {
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = adm.DeleteGroups(ctx, "order-writer-e2e-"+topics[0])
+		_, _ = adm.DeleteTopics(ctx, topics...)
+	})
 }
 
 func otlpEndpoint(env stacktest.Env) string {

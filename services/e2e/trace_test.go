@@ -56,7 +56,7 @@ func TestOrderTraceAcrossServices(t *testing.T) {
 	var missing []string
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		spans, missing = fetchTrace(t, s.env.JaegerURL, traceID)
+		spans, missing = fetchTrace(t, s.env.JaegerURL, s.topic, traceID)
 		if len(missing) == 0 || time.Now().After(deadline) {
 			break
 		}
@@ -81,9 +81,9 @@ func TestOrderTraceAcrossServices(t *testing.T) {
 	redis := find(func(sp *span) bool {
 		return sp.service == "order-api" && sp.tags["db.system.name"] == "redis" && sp.parent == reserve.id
 	})
-	publish := byOp("order-api", "orders publish")
-	receive := byOp("order-writer", "orders receive")
-	process := byOp("order-writer", "orders process")
+	publish := byOp("order-api", s.topic+" publish")
+	receive := byOp("order-writer", s.topic+" receive")
+	process := byOp("order-writer", s.topic+" process")
 	insert := byOp("order-writer", "orders batch insert")
 	pg := find(func(sp *span) bool {
 		return sp.service == "order-writer" && strings.Contains(sp.tags["db.system"]+sp.tags["db.system.name"], "postgres") && sp.parent == insert.id
@@ -110,10 +110,11 @@ func TestOrderTraceAcrossServices(t *testing.T) {
 
 // fetchTrace reads a trace from Jaeger's query API and reports which of the
 // expected operations are not in it yet.
-func fetchTrace(t *testing.T, jaeger, traceID string) (map[string]*span, []string) {
+// Kafka spans are named after the topic (this system's own).
+func fetchTrace(t *testing.T, jaeger, topic, traceID string) (map[string]*span, []string) {
 	var jt jaegerTrace
-	want := []string{"order-api/POST /v1/sales/{saleID}/orders", "order-api/reserve", "order-api/orders publish",
-		"order-writer/orders receive", "order-writer/orders process", "order-writer/orders batch insert"}
+	want := []string{"order-api/POST /v1/sales/{saleID}/orders", "order-api/reserve", "order-api/" + topic + " publish",
+		"order-writer/" + topic + " receive", "order-writer/" + topic + " process", "order-writer/orders batch insert"}
 	if err := getJSON(t, strings.TrimRight(jaeger, "/")+"/api/traces/"+traceID, &jt); err != nil || len(jt.Data) == 0 {
 		return nil, want
 	}
