@@ -130,15 +130,18 @@ func newApp(ctx context.Context, cfg config.API, log *slog.Logger) (_ *app, err 
 		return nil, err
 	}
 
-	// The durable ledger answers GET /v1/orders/{id} for confirmed orders.
+	// The durable ledger answers GET /v1/orders/{id} for confirmed orders and
+	// keeps the sale definitions the admin PUT writes.
 	var orders httpapi.OrderStore
+	var sales httpapi.SaleStore
 	if cfg.PostgresURL != "" {
 		pool, err := pgxpool.New(ctx, cfg.PostgresURL)
 		if err != nil {
 			return nil, fmt.Errorf("postgres: %w", err)
 		}
 		a.closers = append(a.closers, pool.Close)
-		orders = pgstore.New(pool)
+		pg := pgstore.New(pool)
+		orders, sales = pg, pg
 	}
 
 	reg.MustRegister(reservation.NewCollector(store))
@@ -146,7 +149,7 @@ func newApp(ctx context.Context, cfg config.API, log *slog.Logger) (_ *app, err 
 	placer := checkout.New(drillLedger(store, log), a.producer,
 		checkout.Config{ReplayWait: cfg.PublishTimeout + 2*time.Second}, log)
 	api := httpapi.New(httpapi.Deps{
-		Checkout: placer, Ledger: store, Orders: orders, Auth: auth, Log: log,
+		Checkout: placer, Ledger: store, Orders: orders, Sales: sales, Auth: auth, Log: log,
 		Metrics: httpapi.NewMetrics(reg),
 		Ready: map[string]httpapi.Checker{
 			"redis": func(ctx context.Context) error { return rdb.Do(ctx, rdb.B().Ping().Build()).Error() },

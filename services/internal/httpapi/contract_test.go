@@ -84,9 +84,17 @@ func TestContractAdminSales(t *testing.T) {
 	if r.Status != http.StatusConflict || r.problem(t).Code != order.CodeStockBelowSold {
 		t.Errorf("stock below sold: %d %s, want 409 stock_below_sold", r.Status, r.Body)
 	}
+	// The definition is durable in PostgreSQL, written before Redis; Redis's
+	// refusal (4 units sold, none persisted yet) put the previous one back.
+	if d, err := h.PG.SaleSpec(context.Background(), id); err != nil || d.Stock != 12 || d.Name != "Phone" || d.PerUserLimit != 2 {
+		t.Errorf("durable definition after a refused write: %+v, %v; want stock 12", d, err)
+	}
 	r = h.do("PUT", "/v1/admin/sales/"+id, h.Admin, nil, map[string]any{"name": "Phone", "stock": 20, "per_user_limit": 2})
 	if r.Status != http.StatusOK {
 		t.Fatalf("raise stock: %d %s", r.Status, r.Body)
+	}
+	if d, err := h.PG.SaleSpec(context.Background(), id); err != nil || d.Stock != 20 {
+		t.Errorf("durable definition after raising the stock: %+v, %v; want stock 20", d, err)
 	}
 	if s := h.sale(id); s.Stock != 20 || s.Remaining != 16 {
 		t.Errorf("after raising stock to 20 with 4 sold: stock %d remaining %d, want 20/16", s.Stock, s.Remaining)

@@ -16,12 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/rueidis"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/checkout"
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
+	"github.com/blitzbuy/blitzbuy/services/internal/pgstore"
 	"github.com/blitzbuy/blitzbuy/services/internal/publish"
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
@@ -40,6 +42,8 @@ type apiHarness struct {
 	Redis    rueidis.Client
 	Store    *reservation.Store
 	Producer *publish.Producer
+	PG       *pgstore.Store // the durable sale definitions
+	pool     *pgxpool.Pool
 	Client   *http.Client
 	handler  http.Handler
 	tail     *stacktest.Tail
@@ -86,7 +90,16 @@ func newHarness(t testing.TB, o harnessOpts) *apiHarness {
 		defer cancel()
 		_ = prod.Close(ctx)
 	})
-	h := &apiHarness{t: t, env: env, Admin: testkit.RandHex(16), secret: []byte(testkit.RandHex(32)), Redis: rdb, Store: store, Producer: prod}
+	if _, err := pgstore.Migrate(context.Background(), env.PostgresURL); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(context.Background(), env.PostgresURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	h := &apiHarness{t: t, env: env, Admin: testkit.RandHex(16), secret: []byte(testkit.RandHex(32)), Redis: rdb, Store: store, Producer: prod,
+		PG: pgstore.New(pool), pool: pool}
 	h.tail = stacktest.NewTail(t, env, "orders")
 	auth, err := httpapi.NewAuthenticator(string(h.secret), h.Admin)
 	if err != nil {
@@ -97,7 +110,7 @@ func newHarness(t testing.TB, o harnessOpts) *apiHarness {
 		pub = o.wrapPublisher(prod)
 	}
 	deps := httpapi.Deps{
-		Ledger: store, Auth: auth,
+		Ledger: store, Sales: h.PG, Auth: auth,
 		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Middleware: []func(http.Handler) http.Handler{telemetry.ServerSpans},
 		Ready: map[string]httpapi.Checker{
@@ -134,8 +147,11 @@ func (h *apiHarness) newSale(stock, limit int64, mutate ...func(map[string]any))
 	return id
 }
 
-// deleteSale removes every key of a test sale.
-func (h *apiHarness) deleteSale(id string) { stacktest.DeleteSale(h.Redis, id) }
+// deleteSale removes every key of a test sale, and its durable definition.
+func (h *apiHarness) deleteSale(id string) {
+	stacktest.DeleteSale(h.Redis, id)
+	_, _ = h.pool.Exec(context.Background(), `DELETE FROM sales WHERE sale_id = $1`, id)
+}
 
 func (h *apiHarness) token(user string) string {
 	tok, err := httpapi.SignUserToken(h.secret, user, time.Hour)

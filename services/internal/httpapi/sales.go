@@ -56,7 +56,7 @@ func (s *Server) putSale(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	created, err := s.d.Ledger.UpsertSale(r.Context(), spec)
+	created, err := s.upsertSale(r.Context(), spec)
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -72,6 +72,27 @@ func (s *Server) putSale(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Location", "/v1/sales/"+saleID)
 	}
 	writeJSON(w, status, "application/json", sale)
+}
+
+// upsertSale writes the definition to PostgreSQL first (when configured),
+// then to the hot ledger. A ledger that refuses (stock below what it has
+// sold, persisted or in flight) gets PostgreSQL's previous definition put
+// back; a ledger that fails leaves PostgreSQL ahead, and the admin's retry of
+// the same PUT — idempotent — brings Redis level with it.
+func (s *Server) upsertSale(ctx context.Context, spec order.SaleSpec) (created bool, err error) {
+	var undo func(context.Context) error
+	if s.d.Sales != nil {
+		if undo, err = s.d.Sales.PutSale(ctx, spec); err != nil {
+			return false, err
+		}
+	}
+	created, err = s.d.Ledger.UpsertSale(ctx, spec)
+	if undo != nil && order.CodeOf(err) == order.CodeStockBelowSold {
+		if uerr := undo(context.WithoutCancel(ctx)); uerr != nil {
+			s.d.Log.ErrorContext(ctx, "the ledger refused a sale definition that PostgreSQL kept", "sale_id", spec.ID, "err", uerr)
+		}
+	}
+	return created, err
 }
 
 func (s *Server) getSale(w http.ResponseWriter, r *http.Request) {

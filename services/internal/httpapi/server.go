@@ -35,6 +35,13 @@ type OrderStore interface {
 	Order(ctx context.Context, orderID string) (order.Order, error)
 }
 
+// SaleStore keeps sale definitions durably (PostgreSQL). The admin PUT
+// writes it before the ledger, so a ledger that lost its data can be rebuilt
+// from it; undo puts the previous definition back when the ledger refuses.
+type SaleStore interface {
+	PutSale(ctx context.Context, spec order.SaleSpec) (undo func(context.Context) error, err error)
+}
+
 // Checker is a readiness probe of one dependency.
 type Checker func(ctx context.Context) error
 
@@ -43,6 +50,7 @@ type Deps struct {
 	Checkout Checkout
 	Ledger   Ledger
 	Orders   OrderStore // optional
+	Sales    SaleStore  // optional: without it sale definitions live in Redis only
 	Metrics  *Metrics   // optional
 	Auth     *Authenticator
 	Log      *slog.Logger

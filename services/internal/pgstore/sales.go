@@ -1,0 +1,93 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/order"
+)
+
+// PutSale writes a sale's definition durably, before the hot ledger hears of
+// it, so a Redis that lost its data can be rebuilt from PostgreSQL. It
+// refuses (order.CodeStockBelowSold) a stock below the units already
+// persisted; the hot ledger then checks the stricter bound (persisted plus
+// in flight) itself, and undo puts the previous definition back when it
+// refuses. undo touches the row only while it still holds this write.
+func (s *Store) PutSale(ctx context.Context, spec order.SaleSpec) (undo func(context.Context) error, err error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("put sale %s: %w", spec.ID, err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // a no-op after Commit
+
+	var prev order.SaleSpec
+	var prevEnds *time.Time
+	err = tx.QueryRow(ctx, `SELECT name, stock, per_user_limit, starts_at, ends_at FROM sales WHERE sale_id = $1 FOR UPDATE`,
+		spec.ID).Scan(&prev.Name, &prev.Stock, &prev.PerUserLimit, &prev.StartsAt, &prevEnds)
+	existed := err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("put sale %s: %w", spec.ID, err)
+	}
+	prev.ID, prev.EndsAt = spec.ID, prevEnds
+
+	var persisted int64
+	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT units FROM sale_totals WHERE sale_id = $1), 0)`, spec.ID).Scan(&persisted); err != nil {
+		return nil, fmt.Errorf("put sale %s: %w", spec.ID, err)
+	}
+	if spec.Stock < persisted {
+		return nil, order.Errorf(order.CodeStockBelowSold, "stock %d is below the %d units already sold", spec.Stock, persisted)
+	}
+	var version time.Time
+	err = tx.QueryRow(ctx, `
+		INSERT INTO sales (sale_id, name, stock, per_user_limit, starts_at, ends_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp())
+		ON CONFLICT (sale_id) DO UPDATE SET name = EXCLUDED.name, stock = EXCLUDED.stock,
+			per_user_limit = EXCLUDED.per_user_limit, starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at,
+			updated_at = EXCLUDED.updated_at
+		RETURNING updated_at`,
+		spec.ID, spec.Name, spec.Stock, spec.PerUserLimit, spec.StartsAt, spec.EndsAt).Scan(&version)
+	if err != nil {
+		return nil, fmt.Errorf("put sale %s: %w", spec.ID, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("put sale %s: %w", spec.ID, err)
+	}
+	return func(ctx context.Context) error {
+		var err error
+		if existed {
+			_, err = s.pool.Exec(ctx, `UPDATE sales SET name = $3, stock = $4, per_user_limit = $5, starts_at = $6, ends_at = $7,
+				updated_at = clock_timestamp() WHERE sale_id = $1 AND updated_at = $2`,
+				spec.ID, version, prev.Name, prev.Stock, prev.PerUserLimit, prev.StartsAt, prev.EndsAt)
+		} else {
+			_, err = s.pool.Exec(ctx, `DELETE FROM sales WHERE sale_id = $1 AND updated_at = $2`, spec.ID, version)
+		}
+		if err != nil {
+			return fmt.Errorf("undo put sale %s: %w", spec.ID, err)
+		}
+		return nil
+	}, nil
+}
+
+// SaleSpec reads a sale's durable definition; order.ErrNotFound when there is
+// none.
+func (s *Store) SaleSpec(ctx context.Context, saleID string) (order.SaleSpec, error) {
+	spec := order.SaleSpec{ID: saleID}
+	err := s.pool.QueryRow(ctx, `SELECT name, stock, per_user_limit, starts_at, ends_at FROM sales WHERE sale_id = $1`, saleID).
+		Scan(&spec.Name, &spec.Stock, &spec.PerUserLimit, &spec.StartsAt, &spec.EndsAt)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return order.SaleSpec{}, order.ErrNotFound
+	case err != nil:
+		return order.SaleSpec{}, fmt.Errorf("sale %s: %w", saleID, err)
+	}
+	spec.StartsAt = spec.StartsAt.UTC()
+	if spec.EndsAt != nil {
+		e := spec.EndsAt.UTC()
+		spec.EndsAt = &e
+	}
+	return spec, nil
+}

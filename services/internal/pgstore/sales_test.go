@@ -1,0 +1,159 @@
+package pgstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/order"
+	"github.com/blitzbuy/blitzbuy/services/internal/pgstore"
+	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
+	"github.com/blitzbuy/blitzbuy/testkit"
+)
+
+// Sale definitions against the real PostgreSQL of the local stack; each test
+// uses sale ids of its own and deletes its rows.
+
+func newStore(t *testing.T) (*pgstore.Store, *pgxpool.Pool) {
+	t.Helper()
+	env := stacktest.Load(t)
+	ctx := context.Background()
+	if _, err := pgstore.Migrate(ctx, env.PostgresURL); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, env.PostgresURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pgstore.New(pool), pool
+}
+
+func saleID(t *testing.T, pool *pgxpool.Pool) string {
+	t.Helper()
+	id := "pg-" + testkit.RandHex(6)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		_, _ = pool.Exec(ctx, `DELETE FROM sales WHERE sale_id = $1`, id)
+		_, _ = pool.Exec(ctx, `DELETE FROM sale_totals WHERE sale_id = $1`, id)
+	})
+	return id
+}
+
+func spec(id string, stock int64) order.SaleSpec {
+	ends := time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC)
+	return order.SaleSpec{ID: id, Name: "Phone", Stock: stock, PerUserLimit: 2,
+		StartsAt: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), EndsAt: &ends}
+}
+
+func read(t *testing.T, s *pgstore.Store, id string) order.SaleSpec {
+	t.Helper()
+	got, err := s.SaleSpec(context.Background(), id)
+	if err != nil {
+		t.Fatalf("SaleSpec(%s): %v", id, err)
+	}
+	return got
+}
+
+func same(a, b order.SaleSpec) bool {
+	return a.ID == b.ID && a.Name == b.Name && a.Stock == b.Stock && a.PerUserLimit == b.PerUserLimit &&
+		a.StartsAt.Equal(b.StartsAt) && (a.EndsAt == nil) == (b.EndsAt == nil) && (a.EndsAt == nil || a.EndsAt.Equal(*b.EndsAt))
+}
+
+func TestPutSaleWritesAndUpdates(t *testing.T) {
+	s, pool := newStore(t)
+	ctx := context.Background()
+	id := saleID(t, pool)
+	if _, err := s.SaleSpec(ctx, id); !errors.Is(err, order.ErrNotFound) {
+		t.Fatalf("before: %v, want not found", err)
+	}
+	first := spec(id, 100)
+	if _, err := s.PutSale(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, s, id); !same(got, first) {
+		t.Errorf("read %+v, want %+v", got, first)
+	}
+	second := spec(id, 150)
+	second.Name, second.EndsAt = "Phone v2", nil
+	if _, err := s.PutSale(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, s, id); !same(got, second) {
+		t.Errorf("read %+v, want %+v (an update, ends_at cleared)", got, second)
+	}
+}
+
+// undo restores the previous definition (or removes a new one), and leaves
+// alone a row another write changed since.
+func TestPutSaleUndo(t *testing.T) {
+	s, pool := newStore(t)
+	ctx := context.Background()
+
+	id := saleID(t, pool)
+	undo, err := s.PutSale(ctx, spec(id, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := undo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SaleSpec(ctx, id); !errors.Is(err, order.ErrNotFound) {
+		t.Errorf("after undoing a creation: %v, want not found", err)
+	}
+
+	first := spec(id, 10)
+	if _, err := s.PutSale(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	undo, err = s.PutSale(ctx, spec(id, 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := undo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, s, id); !same(got, first) {
+		t.Errorf("after undoing an update: %+v, want the previous %+v", got, first)
+	}
+
+	undo, err = s.PutSale(ctx, spec(id, 30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := spec(id, 40)
+	if _, err := s.PutSale(ctx, later); err != nil {
+		t.Fatal(err)
+	}
+	if err := undo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, s, id); !same(got, later) {
+		t.Errorf("undo of an overtaken write changed the row: %+v, want %+v", got, later)
+	}
+}
+
+func TestPutSaleRefusesStockBelowPersisted(t *testing.T) {
+	s, pool := newStore(t)
+	ctx := context.Background()
+	id := saleID(t, pool)
+	if _, err := s.PutSale(ctx, spec(id, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO sale_totals (sale_id, orders, units) VALUES ($1, 7, 7)`, id); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.PutSale(ctx, spec(id, 6))
+	if order.CodeOf(err) != order.CodeStockBelowSold {
+		t.Fatalf("stock 6 with 7 persisted: %v, want stock_below_sold", err)
+	}
+	if got := read(t, s, id); got.Stock != 10 {
+		t.Errorf("stock %d after a refused write, want 10", got.Stock)
+	}
+	if _, err := s.PutSale(ctx, spec(id, 7)); err != nil {
+		t.Errorf("stock 7 with 7 persisted: %v, want accepted", err)
+	}
+}
