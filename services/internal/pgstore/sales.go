@@ -75,8 +75,17 @@ func (s *Store) PutSale(ctx context.Context, spec order.SaleSpec) (undo func(con
 // SaleSpec reads a sale's durable definition; order.ErrNotFound when there is
 // none.
 func (s *Store) SaleSpec(ctx context.Context, saleID string) (order.SaleSpec, error) {
+	return readSpec(ctx, s.pool, saleID)
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func readSpec(ctx context.Context, q querier, saleID string) (order.SaleSpec, error) {
 	spec := order.SaleSpec{ID: saleID}
-	err := s.pool.QueryRow(ctx, `SELECT name, stock, per_user_limit, starts_at, ends_at FROM sales WHERE sale_id = $1`, saleID).
+	err := q.QueryRow(ctx, `SELECT name, stock, per_user_limit, starts_at, ends_at FROM sales WHERE sale_id = $1`, saleID).
 		Scan(&spec.Name, &spec.Stock, &spec.PerUserLimit, &spec.StartsAt, &spec.EndsAt)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -90,4 +99,60 @@ func (s *Store) SaleSpec(ctx context.Context, saleID string) (order.SaleSpec, er
 		spec.EndsAt = &e
 	}
 	return spec, nil
+}
+
+// Snapshot is what PostgreSQL knows of a sale: its definition and every
+// confirmed order (the ground a lost hot ledger is rebuilt on).
+type Snapshot struct {
+	Spec   order.SaleSpec
+	Orders []order.Order // confirmed, oldest first
+}
+
+// Units sums the confirmed quantity.
+func (s Snapshot) Units() (units int64) {
+	for _, o := range s.Orders {
+		units += o.Quantity
+	}
+	return units
+}
+
+// ByUser sums the confirmed quantity per user.
+func (s Snapshot) ByUser() map[string]int64 {
+	m := make(map[string]int64)
+	for _, o := range s.Orders {
+		m[o.UserID] += o.Quantity
+	}
+	return m
+}
+
+// SaleSnapshot reads a sale's definition and confirmed orders in one
+// repeatable-read transaction; order.ErrNotFound without a definition.
+func (s *Store) SaleSnapshot(ctx context.Context, saleID string) (Snapshot, error) {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("snapshot %s: %w", saleID, err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	spec, err := readSpec(ctx, tx, saleID)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	rows, err := tx.Query(ctx, `SELECT order_id, user_id, quantity, idempotency_key, reserved_at FROM orders
+		WHERE sale_id = $1 AND status = 'confirmed' ORDER BY reserved_at, order_id`, saleID)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("snapshot %s: %w", saleID, err)
+	}
+	snap := Snapshot{Spec: spec}
+	for rows.Next() {
+		o := order.Order{SaleID: saleID, Status: order.StatusConfirmed}
+		if err := rows.Scan(&o.ID, &o.UserID, &o.Quantity, &o.IdempotencyKey, &o.ReservedAt); err != nil {
+			return Snapshot{}, fmt.Errorf("snapshot %s: %w", saleID, err)
+		}
+		o.ReservedAt = o.ReservedAt.UTC()
+		snap.Orders = append(snap.Orders, o)
+	}
+	if err := rows.Err(); err != nil {
+		return Snapshot{}, fmt.Errorf("snapshot %s: %w", saleID, err)
+	}
+	return snap, nil
 }

@@ -3,6 +3,7 @@ package pgstore_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -155,5 +156,48 @@ func TestPutSaleRefusesStockBelowPersisted(t *testing.T) {
 	}
 	if _, err := s.PutSale(ctx, spec(id, 7)); err != nil {
 		t.Errorf("stock 7 with 7 persisted: %v, want accepted", err)
+	}
+}
+
+func TestSaleSnapshot(t *testing.T) {
+	s, pool := newStore(t)
+	ctx := context.Background()
+	id := saleID(t, pool)
+	if _, err := s.SaleSnapshot(ctx, id); !errors.Is(err, order.ErrNotFound) {
+		t.Fatalf("snapshot of an unknown sale: %v, want not found", err)
+	}
+	def := spec(id, 10)
+	if _, err := s.PutSale(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), `DELETE FROM orders WHERE sale_id = $1`, id) })
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for i, r := range []struct {
+		user   string
+		qty    int64
+		status string
+	}{{"alice", 2, "confirmed"}, {"bob", 1, "confirmed"}, {"alice", 1, "confirmed"}, {"carol", 3, "failed"}} {
+		_, err := pool.Exec(ctx, `INSERT INTO orders (order_id, sale_id, user_id, quantity, idempotency_key, status, reserved_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, id+"."+strconv.Itoa(i), id, r.user, r.qty, "k"+strconv.Itoa(i), r.status, at.Add(time.Duration(i)*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, err := s.SaleSnapshot(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !same(snap.Spec, def) {
+		t.Errorf("spec %+v, want %+v", snap.Spec, def)
+	}
+	if len(snap.Orders) != 3 || snap.Units() != 4 {
+		t.Fatalf("%d orders, %d units; want the 3 confirmed ones, 4 units (a failed order is not a sale)", len(snap.Orders), snap.Units())
+	}
+	if by := snap.ByUser(); by["alice"] != 3 || by["bob"] != 1 || by["carol"] != 0 {
+		t.Errorf("by user %v, want alice 3 bob 1", by)
+	}
+	first := snap.Orders[0]
+	if first.ID != id+".0" || first.UserID != "alice" || first.IdempotencyKey != "k0" || !first.ReservedAt.Equal(at) || first.Status != order.StatusConfirmed {
+		t.Errorf("first order %+v", first)
 	}
 }
