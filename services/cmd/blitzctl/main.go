@@ -2,11 +2,14 @@
 //
 //	blitzctl token --user 101 [--ttl 1h]   print a user JWT signed with BLITZBUY_JWT_SECRET
 //	blitzctl demo [--buyers 2000 --stock 100]   run a short flash sale against BLITZBUY_API_URL
+//	blitzctl reconcile --sale ID [--repair]     compare a sale in Redis with PostgreSQL and Kafka;
+//	                                            exit 1 on drift; --repair rebuilds Redis
 //
 // Settings come from the environment that `go tool task run` writes to .local/env.
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -19,13 +22,16 @@ import (
 func main() {
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "blitzctl:", err)
+		if errors.Is(err, errDrift) {
+			os.Exit(1)
+		}
 		os.Exit(2)
 	}
 }
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: blitzctl token --user ID [--ttl 1h] | demo [--buyers N --stock N]")
+		return fmt.Errorf("usage: blitzctl token --user ID [--ttl 1h] | demo [--buyers N --stock N] | reconcile --sale ID [--repair]")
 	}
 	switch args[0] {
 	case "token":
@@ -50,6 +56,8 @@ func run(args []string) error {
 		return nil
 	case "demo":
 		return demo(args[1:])
+	case "reconcile":
+		return reconcile(args[1:], os.Stdout)
 	default:
 		return fmt.Errorf("unknown command %q", args[0])
 	}

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/rueidis"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/order"
+	"github.com/blitzbuy/blitzbuy/services/internal/pgstore"
+	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
+)
+
+// errDrift: the hot ledger disagrees with the durable one (exit status 1).
+var errDrift = errors.New("drift")
+
+// ledgers are the three places a sale's truth lives in.
+type ledgers struct {
+	redis *reservation.Store
+	pg    *pgstore.Store
+	adm   *kadm.Client
+	group string
+	topic string
+}
+
+// figures is one look at a sale in each of them.
+type figures struct {
+	redis   reservation.LedgerState
+	pg      pgstore.Snapshot
+	pgFound bool
+	lag     int64 // the writer group's lag on the orders topic
+	lagErr  error
+}
+
+// quiescent: nothing is in flight, so Redis must equal PostgreSQL exactly.
+func (f figures) quiescent() bool { return f.lagErr == nil && f.lag == 0 && f.redis.Pending == 0 }
+
+// reconcile compares a sale's hot ledger (Redis) with the durable one
+// (PostgreSQL) and what is still in flight (the outbox, the writer's lag on
+// Kafka), prints the drift and fails with errDrift when there is any. With
+// --repair it rebuilds the hot ledger: freeze the sale, wait until nothing
+// is in flight, restore Redis from PostgreSQL, and check again.
+func reconcile(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
+	sale := fs.String("sale", "", "sale id")
+	repair := fs.Bool("repair", false, "rebuild Redis from PostgreSQL (the sale pauses meanwhile)")
+	timeout := fs.Duration("timeout", 2*time.Minute, "how long --repair waits for the pipeline to drain")
+	group := fs.String("group", envOr("BLITZBUY_WRITER_GROUP", "order-writer"), "the writers' consumer group")
+	topic := fs.String("topic", envOr("BLITZBUY_ORDERS_TOPIC", "orders"), "the orders topic")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !order.ValidSaleID(*sale) {
+		return fmt.Errorf("--sale must be a sale id (1-64 characters of [A-Za-z0-9_-])")
+	}
+	ctx := context.Background()
+	l, closeAll, err := connect(ctx, *group, *topic)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+
+	f, err := l.look(ctx, *sale)
+	if err != nil {
+		return err
+	}
+	if !f.pgFound && !f.redis.Exists {
+		return fmt.Errorf("neither Redis nor PostgreSQL knows sale %q", *sale)
+	}
+	report(out, *sale, f)
+	d := drift(f)
+	printDrift(out, d)
+	if !*repair {
+		if len(d) > 0 {
+			return errDrift
+		}
+		return nil
+	}
+	if !f.pgFound {
+		return fmt.Errorf("%w: PostgreSQL has no definition of sale %q; re-PUT it through the admin API first", errDrift, *sale)
+	}
+	fmt.Fprintf(out, "repair: freezing %s (its orders answer ledger_rebuilding) and waiting for the pipeline to drain\n", *sale)
+	if err := l.redis.Freeze(ctx, *sale); err != nil {
+		return err
+	}
+	if f, err = l.drained(ctx, *sale, *timeout); err != nil {
+		return fmt.Errorf("repair: %w; the sale stays frozen, run --repair again", err)
+	}
+	if err := l.redis.Restore(ctx, f.pg.Spec, f.pg.Orders, time.Now()); err != nil {
+		return fmt.Errorf("repair: %w; the sale stays frozen", err)
+	}
+	if f, err = l.look(ctx, *sale); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "repair: restored from PostgreSQL")
+	report(out, *sale, f)
+	d = drift(f)
+	printDrift(out, d)
+	if len(d) > 0 {
+		return errDrift
+	}
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func connect(ctx context.Context, group, topic string) (*ledgers, func(), error) {
+	redisAddr, pgURL, brokers := os.Getenv("BLITZBUY_REDIS_ADDR"), os.Getenv("BLITZBUY_POSTGRES_URL"), os.Getenv("BLITZBUY_KAFKA_BROKERS")
+	if redisAddr == "" || pgURL == "" || brokers == "" {
+		return nil, nil, fmt.Errorf("BLITZBUY_REDIS_ADDR, BLITZBUY_POSTGRES_URL and BLITZBUY_KAFKA_BROKERS must be set (source .local/env)")
+	}
+	var closers []func()
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	rdb, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{redisAddr}, DisableCache: true})
+	if err != nil {
+		return nil, nil, fmt.Errorf("redis: %w", err)
+	}
+	closers = append(closers, rdb.Close)
+	store, err := reservation.New(rdb, reservation.Config{IdempotencyTTL: envDuration("BLITZBUY_IDEMPOTENCY_TTL", 24*time.Hour)})
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	pool, err := pgxpool.New(ctx, pgURL)
+	if err != nil {
+		closeAll()
+		return nil, nil, fmt.Errorf("postgres: %w", err)
+	}
+	closers = append(closers, pool.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
+	if err != nil {
+		closeAll()
+		return nil, nil, fmt.Errorf("kafka: %w", err)
+	}
+	closers = append(closers, cl.Close)
+	return &ledgers{redis: store, pg: pgstore.New(pool), adm: kadm.NewClient(cl), group: group, topic: topic}, closeAll, nil
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return def
+}
+
+func (l *ledgers) look(ctx context.Context, sale string) (figures, error) {
+	var f figures
+	var err error
+	if f.redis, err = l.redis.State(ctx, sale); err != nil {
+		return f, err
+	}
+	f.pg, err = l.pg.SaleSnapshot(ctx, sale)
+	switch {
+	case err == nil:
+		f.pgFound = true
+	case !errors.Is(err, order.ErrNotFound):
+		return f, err
+	}
+	f.lag, f.lagErr = l.lag(ctx)
+	return f, nil
+}
+
+// lag is the writer group's total lag on the orders topic.
+func (l *ledgers) lag(ctx context.Context) (int64, error) {
+	lags, err := l.adm.Lag(ctx, l.group)
+	if err != nil {
+		return 0, err
+	}
+	g, ok := lags[l.group]
+	if !ok {
+		return 0, fmt.Errorf("no lag for group %q", l.group)
+	}
+	if err := g.Error(); err != nil {
+		return 0, err
+	}
+	return g.Lag.TotalByTopic()[l.topic].Lag, nil
+}
+
+// drained waits, bounded, until the sale's outbox is empty and the writer
+// has caught up, and returns the figures of that moment.
+func (l *ledgers) drained(ctx context.Context, sale string, timeout time.Duration) (figures, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		f, err := l.look(ctx, sale)
+		if err != nil {
+			return f, err
+		}
+		if f.quiescent() {
+			return f, nil
+		}
+		if time.Now().After(deadline) {
+			return f, fmt.Errorf("the pipeline did not drain in %s (outbox %d, writer lag %d, %v)", timeout, f.redis.Pending, f.lag, f.lagErr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// drift lists every disagreement between the two ledgers. Some hold at any
+// moment (Redis never knows less than PostgreSQL persisted); equality only
+// holds once nothing is in flight.
+func drift(f figures) []string {
+	var d []string
+	switch {
+	case !f.pgFound:
+		return []string{"PostgreSQL has no definition of this sale (created before definitions were durable?): re-PUT it"}
+	case !f.redis.Exists:
+		d = append(d, fmt.Sprintf("Redis has no sale hash, PostgreSQL defines the sale with %d units persisted: Redis lost its data", f.pg.Units()))
+		return d
+	}
+	spec := f.pg.Spec
+	if f.redis.Stock != spec.Stock {
+		d = append(d, fmt.Sprintf("stock: Redis %d, PostgreSQL %d", f.redis.Stock, spec.Stock))
+	}
+	if f.redis.Limit != spec.PerUserLimit {
+		d = append(d, fmt.Sprintf("per-user limit: Redis %d, PostgreSQL %d", f.redis.Limit, spec.PerUserLimit))
+	}
+	units, byUser := f.pg.Units(), f.pg.ByUser()
+	exact := f.quiescent()
+	switch sold := f.redis.Sold(); {
+	case sold < units:
+		d = append(d, fmt.Sprintf("sold: Redis %d < %d persisted: Redis lost reservations (it would sell them again)", sold, units))
+	case exact && sold != units:
+		d = append(d, fmt.Sprintf("sold: Redis %d, persisted %d, nothing in flight: %d units stranded", sold, units, sold-units))
+	}
+	users := make([]string, 0, len(byUser)+len(f.redis.Users))
+	for u := range byUser {
+		users = append(users, u)
+	}
+	for u := range f.redis.Users {
+		if _, ok := byUser[u]; !ok {
+			users = append(users, u)
+		}
+	}
+	sort.Strings(users)
+	const maxUsers = 20
+	var bad int
+	for _, u := range users {
+		held, persisted := f.redis.Users[u], byUser[u]
+		if held < persisted || (exact && held != persisted) {
+			if bad++; bad <= maxUsers {
+				d = append(d, fmt.Sprintf("user %q: Redis holds %d, PostgreSQL %d", u, held, persisted))
+			}
+		}
+	}
+	if bad > maxUsers {
+		d = append(d, fmt.Sprintf("… and %d more users", bad-maxUsers))
+	}
+	return d
+}
+
+func report(out io.Writer, sale string, f figures) {
+	fmt.Fprintf(out, "sale %s\n", sale)
+	fmt.Fprintf(out, "  %-10s %12s %12s\n", "", "Redis", "PostgreSQL")
+	pgStock, pgUnits, pgBuyers := "-", "-", "-"
+	if f.pgFound {
+		pgStock, pgUnits, pgBuyers = fmt.Sprint(f.pg.Spec.Stock), fmt.Sprint(f.pg.Units()), fmt.Sprint(len(f.pg.ByUser()))
+	}
+	rStock, rSold := "-", "-"
+	if f.redis.Exists {
+		rStock, rSold = fmt.Sprint(f.redis.Stock), fmt.Sprint(f.redis.Sold())
+	}
+	fmt.Fprintf(out, "  %-10s %12s %12s\n", "stock", rStock, pgStock)
+	fmt.Fprintf(out, "  %-10s %12s %12s\n", "sold", rSold, pgUnits)
+	fmt.Fprintf(out, "  %-10s %12d %12s\n", "buyers", len(f.redis.Users), pgBuyers)
+	lag := fmt.Sprint(f.lag)
+	if f.lagErr != nil {
+		lag = "unknown (" + f.lagErr.Error() + ")"
+	}
+	fmt.Fprintf(out, "  in flight: outbox %d, writer lag %s\n", f.redis.Pending, lag)
+}
+
+func printDrift(out io.Writer, d []string) {
+	if len(d) == 0 {
+		fmt.Fprintln(out, "drift: none")
+		return
+	}
+	fmt.Fprintf(out, "drift: %d\n", len(d))
+	for _, line := range d {
+		fmt.Fprintln(out, "  - "+line)
+	}
+}
