@@ -45,6 +45,7 @@ const (
 	RateLimited
 	KeyReused
 	Unavailable
+	LedgerRebuilding
 	HTTPError
 	TransportError
 	numOutcomes
@@ -72,8 +73,10 @@ var outcomes = [numOutcomes]outcomeDef{
 	RateLimited:    {name: "rate_limited", problem: true, status: fasthttp.StatusTooManyRequests},
 	KeyReused:      {name: "idempotency_key_reused", problem: true, status: fasthttp.StatusUnprocessableEntity},
 	Unavailable:    {name: "unavailable", problem: true, status: fasthttp.StatusServiceUnavailable},
-	HTTPError:      {name: "http_error"},
-	TransportError: {name: "transport_error"},
+	// Redis lost the sale and it is being rebuilt: nothing reserved, retry.
+	LedgerRebuilding: {name: "ledger_rebuilding", problem: true, status: fasthttp.StatusServiceUnavailable},
+	HTTPError:        {name: "http_error"},
+	TransportError:   {name: "transport_error"},
 }
 
 // problemsByStatus is, per HTTP status, the problem outcomes it carries.

@@ -37,6 +37,7 @@ func TestClassify(t *testing.T) {
 		{"429", 429, false, []byte(`{"code":"rate_limited"}`), RateLimited},
 		{"422", 422, false, []byte(`{"code":"idempotency_key_reused"}`), KeyReused},
 		{"503", 503, false, []byte(`{"code":"unavailable"}`), Unavailable},
+		{"503 ledger_rebuilding", 503, false, []byte(`{"code":"ledger_rebuilding"}`), LedgerRebuilding},
 		{"500", 500, false, []byte(`{"code":"internal"}`), HTTPError},
 		{"400", 400, false, []byte(`{"code":"invalid_request"}`), HTTPError},
 		{"200", 200, false, accepted, HTTPError},

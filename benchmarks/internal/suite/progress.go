@@ -16,7 +16,7 @@ func progress(name string) func(load.Progress) {
 		var errs int64
 		for o, n := range p.Outcomes {
 			switch load.Outcome(o) {
-			case load.Unavailable, load.HTTPError, load.TransportError:
+			case load.Unavailable, load.LedgerRebuilding, load.HTTPError, load.TransportError:
 				errs += n
 			}
 		}

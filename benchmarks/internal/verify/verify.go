@@ -238,7 +238,7 @@ func readAnswers(reqs []load.Request, res []load.Result) answers {
 			}
 		}
 		switch r.Outcome {
-		case load.NotSent, load.TransportError, load.RateLimited, load.Unavailable:
+		case load.NotSent, load.TransportError, load.RateLimited, load.Unavailable, load.LedgerRebuilding:
 			// no answer from the reservation script: nothing to compare
 		default:
 			k := [2]string{reqs[i].User, reqs[i].Key}

@@ -86,7 +86,7 @@ func newRCFixture(t *testing.T) *rcFixture {
 
 	// The sale, defined in both ledgers, and three units sold and persisted.
 	spec := order.SaleSpec{ID: f.sale, Name: "reconcile", Stock: 10, PerUserLimit: 3, StartsAt: time.Now().Add(-time.Hour)}
-	if _, err := pgstore.New(f.pool).PutSale(ctx, spec); err != nil {
+	if _, _, err := pgstore.New(f.pool).PutSale(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.store.UpsertSale(ctx, spec); err != nil {

@@ -142,6 +142,9 @@ func newApp(ctx context.Context, cfg config.API, log *slog.Logger) (_ *app, err 
 		a.closers = append(a.closers, pool.Close)
 		pg := pgstore.New(pool)
 		orders, sales = pg, pg
+		// A sale PostgreSQL defines but Redis lacks was lost by Redis: its
+		// orders and reads answer 503 ledger_rebuilding, not 404.
+		store.WithDefinitions(pg)
 	}
 
 	reg.MustRegister(reservation.NewCollector(store))

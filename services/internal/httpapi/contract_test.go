@@ -13,6 +13,7 @@ import (
 	"github.com/blitzbuy/blitzbuy/services/internal/checkout"
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
+	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
 	"github.com/blitzbuy/blitzbuy/testkit"
 )
 
@@ -245,6 +246,59 @@ func TestContractPlaceOrder(t *testing.T) {
 			t.Errorf("%d %s, want 404 not_found", x.Status, x.Body)
 		}
 	})
+}
+
+// Redis loses a sale PostgreSQL defines: its orders, reads and admin updates
+// answer 503 ledger_rebuilding (never 404, never a re-created sale offering
+// its sold units again) until it is restored; then a key answered 202 before
+// the loss replays the same order.
+func TestContractLostSale(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	ctx := context.Background()
+	sale := h.newSale(3, 1)
+	first := h.placeOrder(sale, "alice", "a-1", nil)
+	if first.Status != http.StatusAccepted {
+		t.Fatalf("order: %d %s", first.Status, first.Body)
+	}
+	stacktest.DeleteSale(h.Redis, sale) // Redis forgot the sale
+
+	rebuilding := func(name string, r response) {
+		t.Helper()
+		if r.Status != http.StatusServiceUnavailable || r.problem(t).Code != order.CodeLedgerRebuilding || r.Header.Get("Retry-After") != "2" {
+			t.Errorf("%s: %d %s Retry-After %q, want 503 ledger_rebuilding with Retry-After 2", name, r.Status, r.Body, r.Header.Get("Retry-After"))
+		}
+	}
+	rebuilding("order", h.placeOrder(sale, "bob", "b-1", nil))
+	rebuilding("replay", h.placeOrder(sale, "alice", "a-1", nil))
+	rebuilding("public read", h.do("GET", "/v1/sales/"+sale, "", nil, nil))
+	rebuilding("counters", h.do("GET", "/v1/admin/sales/"+sale, h.Admin, nil, nil))
+	rebuilding("admin update", h.do("PUT", "/v1/admin/sales/"+sale, h.Admin, nil, map[string]any{"name": "test sale", "stock": 3, "per_user_limit": 1}))
+	if r := h.placeOrder("never-"+testkit.RandHex(4), "bob", "b-2", nil); r.Status != http.StatusNotFound {
+		t.Errorf("a sale nobody defines: %d %s, want 404", r.Status, r.Body)
+	}
+
+	// The rebuild (what blitzctl reconcile --repair does once the pipeline
+	// drained; here alice's order is taken as persisted).
+	snap, err := h.PG.SaleSnapshot(ctx, sale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	persisted := first.order(t)
+	o, err := h.Store.Order(ctx, persisted.OrderID)
+	if err == nil {
+		t.Fatalf("the lost reservation %s is still in Redis", persisted.OrderID)
+	}
+	o = order.Order{ID: persisted.OrderID, SaleID: sale, UserID: "alice", Quantity: 1, IdempotencyKey: "a-1",
+		ReservedAt: time.Now().Add(-time.Second), Status: order.StatusConfirmed}
+	if err := h.Store.Restore(ctx, snap.Spec, []order.Order{o}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.placeOrder(sale, "alice", "a-1", nil); r.Status != http.StatusAccepted || r.order(t).OrderID != persisted.OrderID {
+		t.Errorf("alice's retry after the rebuild: %d %s, want the 202 of %s", r.Status, r.Body, persisted.OrderID)
+	}
+	if s := h.sale(sale); s.Remaining != 2 {
+		t.Errorf("remaining after the rebuild %d, want 2", s.Remaining)
+	}
 }
 
 func TestContractRateLimit(t *testing.T) {

@@ -57,6 +57,7 @@ func (f fakeLedger) Sale(_ context.Context, id string, now time.Time) (order.Sal
 }
 
 func (f fakeLedger) UpsertSale(context.Context, order.SaleSpec) (bool, error) { return false, f.err }
+func (f fakeLedger) UpdateSale(context.Context, order.SaleSpec) error         { return f.err }
 
 func (f fakeLedger) Counters(ctx context.Context, id string, now time.Time) (order.Counters, error) {
 	s, err := f.Sale(ctx, id, now)

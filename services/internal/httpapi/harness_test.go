@@ -100,6 +100,7 @@ func newHarness(t testing.TB, o harnessOpts) *apiHarness {
 	t.Cleanup(pool.Close)
 	h := &apiHarness{t: t, env: env, Admin: testkit.RandHex(16), secret: []byte(testkit.RandHex(32)), Redis: rdb, Store: store, Producer: prod,
 		PG: pgstore.New(pool), pool: pool}
+	store.WithDefinitions(h.PG) // a sale PostgreSQL defines but Redis lacks answers ledger_rebuilding
 	h.tail = stacktest.NewTail(t, env, "orders")
 	auth, err := httpapi.NewAuthenticator(string(h.secret), h.Admin)
 	if err != nil {

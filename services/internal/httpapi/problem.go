@@ -36,6 +36,7 @@ var problemStatus = map[order.Code]int{
 	order.CodeIdempotencyKeyReused: http.StatusUnprocessableEntity,
 	order.CodeRateLimited:          http.StatusTooManyRequests,
 	order.CodeUnavailable:          http.StatusServiceUnavailable,
+	order.CodeLedgerRebuilding:     http.StatusServiceUnavailable,
 	order.CodeInternal:             http.StatusInternalServerError,
 }
 
@@ -51,14 +52,20 @@ var problemTitle = map[order.Code]string{
 	order.CodeIdempotencyKeyReused: "Idempotency key reused",
 	order.CodeRateLimited:          "Rate limited",
 	order.CodeUnavailable:          "Service unavailable",
+	order.CodeLedgerRebuilding:     "Ledger rebuilding",
 	order.CodeInternal:             "Internal error",
 }
 
 // ProblemTypeBase prefixes every problem `type`; docs/api.md documents each.
 const ProblemTypeBase = "urn:blitzbuy:problem:"
 
-// retryAfterUnavailable is what a 503 tells clients to wait.
-const retryAfterUnavailable = 1 * time.Second
+// retryAfterUnavailable is what a 503 tells clients to wait;
+// retryAfterRebuilding what a sale being rebuilt does (a rebuild drains the
+// pipeline first: seconds, not one).
+const (
+	retryAfterUnavailable = 1 * time.Second
+	retryAfterRebuilding  = 2 * time.Second
+)
 
 // writeProblem answers err as problem+json with the status of its code.
 // It is the one place where an infrastructure failure (any error that is not
@@ -85,8 +92,13 @@ func writeProblemStatus(w http.ResponseWriter, r *http.Request, log *slog.Logger
 	if override != 0 && override != status && de.Code != order.CodeInternal {
 		status, title = override, http.StatusText(override)
 	}
-	if de.Code == order.CodeUnavailable && w.Header().Get("Retry-After") == "" {
-		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfterUnavailable/time.Second)))
+	if w.Header().Get("Retry-After") == "" {
+		switch de.Code {
+		case order.CodeUnavailable:
+			w.Header().Set("Retry-After", strconv.Itoa(int(retryAfterUnavailable/time.Second)))
+		case order.CodeLedgerRebuilding:
+			w.Header().Set("Retry-After", strconv.Itoa(int(retryAfterRebuilding/time.Second)))
+		}
 	}
 	if de.Code == order.CodeUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="blitzbuy"`)

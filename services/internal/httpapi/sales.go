@@ -79,14 +79,24 @@ func (s *Server) putSale(w http.ResponseWriter, r *http.Request) {
 // sold, persisted or in flight) gets PostgreSQL's previous definition put
 // back; a ledger that fails leaves PostgreSQL ahead, and the admin's retry of
 // the same PUT — idempotent — brings Redis level with it.
+//
+// A sale PostgreSQL already defined is only updated in Redis, never created:
+// if Redis lacks it, Redis lost it, and creating it afresh would offer its
+// sold units again (503 ledger_rebuilding; the rebuild applies the new
+// definition).
 func (s *Server) upsertSale(ctx context.Context, spec order.SaleSpec) (created bool, err error) {
+	var existed bool
 	var undo func(context.Context) error
 	if s.d.Sales != nil {
-		if undo, err = s.d.Sales.PutSale(ctx, spec); err != nil {
+		if existed, undo, err = s.d.Sales.PutSale(ctx, spec); err != nil {
 			return false, err
 		}
 	}
-	created, err = s.d.Ledger.UpsertSale(ctx, spec)
+	if existed {
+		err = s.d.Ledger.UpdateSale(ctx, spec)
+	} else {
+		created, err = s.d.Ledger.UpsertSale(ctx, spec)
+	}
 	if undo != nil && order.CodeOf(err) == order.CodeStockBelowSold {
 		if uerr := undo(context.WithoutCancel(ctx)); uerr != nil {
 			s.d.Log.ErrorContext(ctx, "the ledger refused a sale definition that PostgreSQL kept", "sale_id", spec.ID, "err", uerr)

@@ -26,6 +26,9 @@ type Ledger interface {
 	Order(ctx context.Context, orderID string) (order.Order, error)
 	Sale(ctx context.Context, saleID string, now time.Time) (order.Sale, error)
 	UpsertSale(ctx context.Context, spec order.SaleSpec) (bool, error)
+	// UpdateSale updates a sale and refuses to create it (the durable ledger
+	// defined it, so a missing one was lost): order.ErrLedgerRebuilding.
+	UpdateSale(ctx context.Context, spec order.SaleSpec) error
 	Counters(ctx context.Context, saleID string, now time.Time) (order.Counters, error)
 }
 
@@ -37,9 +40,10 @@ type OrderStore interface {
 
 // SaleStore keeps sale definitions durably (PostgreSQL). The admin PUT
 // writes it before the ledger, so a ledger that lost its data can be rebuilt
-// from it; undo puts the previous definition back when the ledger refuses.
+// from it; existed says it already defined the sale; undo puts the previous
+// definition back when the ledger refuses.
 type SaleStore interface {
-	PutSale(ctx context.Context, spec order.SaleSpec) (undo func(context.Context) error, err error)
+	PutSale(ctx context.Context, spec order.SaleSpec) (existed bool, undo func(context.Context) error, err error)
 }
 
 // Checker is a readiness probe of one dependency.

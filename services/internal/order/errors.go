@@ -22,8 +22,15 @@ const (
 	CodeStockBelowSold       Code = "stock_below_sold"
 	CodeRateLimited          Code = "rate_limited"
 	CodeUnavailable          Code = "unavailable"
+	CodeLedgerRebuilding     Code = "ledger_rebuilding"
 	CodeInternal             Code = "internal"
 )
+
+// Codes lists every code of the contract (the OpenAPI test checks the
+// document's ErrorCode enum against it).
+var Codes = []Code{CodeInvalidRequest, CodeUnauthorized, CodeForbidden, CodeNotFound, CodeSoldOut,
+	CodePurchaseLimit, CodeSaleNotActive, CodeIdempotencyKeyReused, CodeStockBelowSold, CodeRateLimited,
+	CodeUnavailable, CodeLedgerRebuilding, CodeInternal}
 
 // Error is a domain error with a code and a message safe to show a client.
 type Error struct {
@@ -53,6 +60,7 @@ var (
 	ErrIdempotencyKeyReused = &Error{Code: CodeIdempotencyKeyReused, Message: "the Idempotency-Key was already used with a different request"}
 	ErrStockBelowSold       = &Error{Code: CodeStockBelowSold, Message: "stock cannot be set below what is already sold"}
 	ErrUnavailable          = &Error{Code: CodeUnavailable, Message: "the service is temporarily unavailable, retry later"}
+	ErrLedgerRebuilding     = &Error{Code: CodeLedgerRebuilding, Message: "this sale's live ledger is being rebuilt from the durable one; retry shortly with the same Idempotency-Key"}
 )
 
 // CodeOf returns the code of err, or CodeInternal for errors that are not

@@ -62,12 +62,13 @@ var OutcomeKinds = []OutcomeKind{OutcomeAccepted, OutcomeReplayed, OutcomeSoldOu
 
 // rejections are the outcomes that a buyer's error stands for.
 var rejections = map[Code]OutcomeKind{
-	CodeSoldOut:       OutcomeSoldOut,
-	CodePurchaseLimit: OutcomeLimit,
-	CodeSaleNotActive: OutcomeNotActive,
-	CodeRateLimited:   OutcomeRateLimited,
-	CodeUnavailable:   OutcomeError,
-	CodeInternal:      OutcomeError,
+	CodeSoldOut:          OutcomeSoldOut,
+	CodePurchaseLimit:    OutcomeLimit,
+	CodeSaleNotActive:    OutcomeNotActive,
+	CodeRateLimited:      OutcomeRateLimited,
+	CodeUnavailable:      OutcomeError,
+	CodeLedgerRebuilding: OutcomeError,
+	CodeInternal:         OutcomeError,
 }
 
 // KindOf is the outcome of an answer: err nil is an acceptance (replayed or

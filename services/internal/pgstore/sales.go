@@ -17,10 +17,13 @@ import (
 // persisted; the hot ledger then checks the stricter bound (persisted plus
 // in flight) itself, and undo puts the previous definition back when it
 // refuses. undo touches the row only while it still holds this write.
-func (s *Store) PutSale(ctx context.Context, spec order.SaleSpec) (undo func(context.Context) error, err error) {
+//
+// existed reports that PostgreSQL already defined the sale: the hot ledger
+// must then update it, never create it (a missing hash means Redis lost it).
+func (s *Store) PutSale(ctx context.Context, spec order.SaleSpec) (existed bool, undo func(context.Context) error, err error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("put sale %s: %w", spec.ID, err)
+		return false, nil, fmt.Errorf("put sale %s: %w", spec.ID, err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // a no-op after Commit
 
@@ -28,18 +31,18 @@ func (s *Store) PutSale(ctx context.Context, spec order.SaleSpec) (undo func(con
 	var prevEnds *time.Time
 	err = tx.QueryRow(ctx, `SELECT name, stock, per_user_limit, starts_at, ends_at FROM sales WHERE sale_id = $1 FOR UPDATE`,
 		spec.ID).Scan(&prev.Name, &prev.Stock, &prev.PerUserLimit, &prev.StartsAt, &prevEnds)
-	existed := err == nil
+	existed = err == nil
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("put sale %s: %w", spec.ID, err)
+		return false, nil, fmt.Errorf("put sale %s: %w", spec.ID, err)
 	}
 	prev.ID, prev.EndsAt = spec.ID, prevEnds
 
 	var persisted int64
 	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT units FROM sale_totals WHERE sale_id = $1), 0)`, spec.ID).Scan(&persisted); err != nil {
-		return nil, fmt.Errorf("put sale %s: %w", spec.ID, err)
+		return false, nil, fmt.Errorf("put sale %s: %w", spec.ID, err)
 	}
 	if spec.Stock < persisted {
-		return nil, order.Errorf(order.CodeStockBelowSold, "stock %d is below the %d units already sold", spec.Stock, persisted)
+		return false, nil, order.Errorf(order.CodeStockBelowSold, "stock %d is below the %d units already sold", spec.Stock, persisted)
 	}
 	var version time.Time
 	err = tx.QueryRow(ctx, `
@@ -51,12 +54,12 @@ func (s *Store) PutSale(ctx context.Context, spec order.SaleSpec) (undo func(con
 		RETURNING updated_at`,
 		spec.ID, spec.Name, spec.Stock, spec.PerUserLimit, spec.StartsAt, spec.EndsAt).Scan(&version)
 	if err != nil {
-		return nil, fmt.Errorf("put sale %s: %w", spec.ID, err)
+		return false, nil, fmt.Errorf("put sale %s: %w", spec.ID, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("put sale %s: %w", spec.ID, err)
+		return false, nil, fmt.Errorf("put sale %s: %w", spec.ID, err)
 	}
-	return func(ctx context.Context) error {
+	return existed, func(ctx context.Context) error {
 		var err error
 		if existed {
 			_, err = s.pool.Exec(ctx, `UPDATE sales SET name = $3, stock = $4, per_user_limit = $5, starts_at = $6, ends_at = $7,
@@ -155,4 +158,13 @@ func (s *Store) SaleSnapshot(ctx context.Context, saleID string) (Snapshot, erro
 		return Snapshot{}, fmt.Errorf("snapshot %s: %w", saleID, err)
 	}
 	return snap, nil
+}
+
+// Defined reports whether PostgreSQL holds a definition of the sale.
+func (s *Store) Defined(ctx context.Context, saleID string) (bool, error) {
+	var ok bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sales WHERE sale_id = $1)`, saleID).Scan(&ok); err != nil {
+		return false, fmt.Errorf("sale %s defined: %w", saleID, err)
+	}
+	return ok, nil
 }

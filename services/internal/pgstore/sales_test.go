@@ -72,16 +72,16 @@ func TestPutSaleWritesAndUpdates(t *testing.T) {
 		t.Fatalf("before: %v, want not found", err)
 	}
 	first := spec(id, 100)
-	if _, err := s.PutSale(ctx, first); err != nil {
-		t.Fatal(err)
+	if existed, _, err := s.PutSale(ctx, first); err != nil || existed {
+		t.Fatalf("first write: existed %v, %v; want a creation", existed, err)
 	}
 	if got := read(t, s, id); !same(got, first) {
 		t.Errorf("read %+v, want %+v", got, first)
 	}
 	second := spec(id, 150)
 	second.Name, second.EndsAt = "Phone v2", nil
-	if _, err := s.PutSale(ctx, second); err != nil {
-		t.Fatal(err)
+	if existed, _, err := s.PutSale(ctx, second); err != nil || !existed {
+		t.Fatalf("second write: existed %v, %v; want an update", existed, err)
 	}
 	if got := read(t, s, id); !same(got, second) {
 		t.Errorf("read %+v, want %+v (an update, ends_at cleared)", got, second)
@@ -95,7 +95,7 @@ func TestPutSaleUndo(t *testing.T) {
 	ctx := context.Background()
 
 	id := saleID(t, pool)
-	undo, err := s.PutSale(ctx, spec(id, 10))
+	_, undo, err := s.PutSale(ctx, spec(id, 10))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,10 +107,10 @@ func TestPutSaleUndo(t *testing.T) {
 	}
 
 	first := spec(id, 10)
-	if _, err := s.PutSale(ctx, first); err != nil {
+	if _, _, err := s.PutSale(ctx, first); err != nil {
 		t.Fatal(err)
 	}
-	undo, err = s.PutSale(ctx, spec(id, 20))
+	_, undo, err = s.PutSale(ctx, spec(id, 20))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,12 +121,12 @@ func TestPutSaleUndo(t *testing.T) {
 		t.Errorf("after undoing an update: %+v, want the previous %+v", got, first)
 	}
 
-	undo, err = s.PutSale(ctx, spec(id, 30))
+	_, undo, err = s.PutSale(ctx, spec(id, 30))
 	if err != nil {
 		t.Fatal(err)
 	}
 	later := spec(id, 40)
-	if _, err := s.PutSale(ctx, later); err != nil {
+	if _, _, err := s.PutSale(ctx, later); err != nil {
 		t.Fatal(err)
 	}
 	if err := undo(ctx); err != nil {
@@ -141,20 +141,20 @@ func TestPutSaleRefusesStockBelowPersisted(t *testing.T) {
 	s, pool := newStore(t)
 	ctx := context.Background()
 	id := saleID(t, pool)
-	if _, err := s.PutSale(ctx, spec(id, 10)); err != nil {
+	if _, _, err := s.PutSale(ctx, spec(id, 10)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := pool.Exec(ctx, `INSERT INTO sale_totals (sale_id, orders, units) VALUES ($1, 7, 7)`, id); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.PutSale(ctx, spec(id, 6))
+	_, _, err := s.PutSale(ctx, spec(id, 6))
 	if order.CodeOf(err) != order.CodeStockBelowSold {
 		t.Fatalf("stock 6 with 7 persisted: %v, want stock_below_sold", err)
 	}
 	if got := read(t, s, id); got.Stock != 10 {
 		t.Errorf("stock %d after a refused write, want 10", got.Stock)
 	}
-	if _, err := s.PutSale(ctx, spec(id, 7)); err != nil {
+	if _, _, err := s.PutSale(ctx, spec(id, 7)); err != nil {
 		t.Errorf("stock 7 with 7 persisted: %v, want accepted", err)
 	}
 }
@@ -167,7 +167,7 @@ func TestSaleSnapshot(t *testing.T) {
 		t.Fatalf("snapshot of an unknown sale: %v, want not found", err)
 	}
 	def := spec(id, 10)
-	if _, err := s.PutSale(ctx, def); err != nil {
+	if _, _, err := s.PutSale(ctx, def); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), `DELETE FROM orders WHERE sale_id = $1`, id) })

@@ -116,6 +116,8 @@ type Store struct {
 	soldOut     sync.Map
 	soldOutView time.Duration
 
+	defined *definedCache // nil: sale definitions are not kept durably
+
 	reserve, release, ack, claim, upsert *rueidis.Lua
 	persistClaim, confirm                *rueidis.Lua
 
@@ -225,6 +227,9 @@ func (s *Store) Reserve(ctx context.Context, req order.Request) (order.Reservati
 		return order.Reservation{}, fmt.Errorf("reserve: %w", err)
 	}
 	res, err := parseReserve(reply, req, s.rateLimit)
+	if errors.Is(err, order.ErrNotFound) {
+		return res, s.lostOrUnknown(ctx, req.SaleID)
+	}
 	if err == nil && req.Quantity == 1 && errors.Is(res.Err, order.ErrSoldOut) && !res.Replayed {
 		s.noteSoldOut(req.SaleID) // not one unit left: sold out for any quantity
 	}

@@ -12,6 +12,19 @@ import (
 // UpsertSale creates the sale (created = true) or updates it; a stock change
 // applies as a delta to the remaining stock and may not go below what is sold.
 func (s *Store) UpsertSale(ctx context.Context, spec order.SaleSpec) (created bool, err error) {
+	return s.putSale(ctx, spec, "upsert")
+}
+
+// UpdateSale updates a sale the durable ledger already defined. It never
+// creates one: when Redis lacks the hash, Redis lost the sale, and creating
+// it afresh (remaining = stock) would offer its sold units again; it answers
+// order.ErrLedgerRebuilding instead, and the rebuild applies the definition.
+func (s *Store) UpdateSale(ctx context.Context, spec order.SaleSpec) error {
+	_, err := s.putSale(ctx, spec, "update")
+	return err
+}
+
+func (s *Store) putSale(ctx context.Context, spec order.SaleSpec, mode string) (created bool, err error) {
 	var ends int64
 	if spec.EndsAt != nil {
 		ends = spec.EndsAt.UnixMilli()
@@ -19,10 +32,13 @@ func (s *Store) UpsertSale(ctx context.Context, spec order.SaleSpec) (created bo
 	k := saleKeys(spec.ID)
 	reply, err := s.upsert.Exec(ctx, s.client, []string{k.sale}, []string{
 		spec.Name, strconv.FormatInt(spec.Stock, 10), strconv.FormatInt(spec.PerUserLimit, 10),
-		strconv.FormatInt(spec.StartsAt.UnixMilli(), 10), strconv.FormatInt(ends, 10),
+		strconv.FormatInt(spec.StartsAt.UnixMilli(), 10), strconv.FormatInt(ends, 10), mode,
 	}).AsIntSlice()
 	if err != nil {
 		return false, fmt.Errorf("upsert sale: %w", err)
+	}
+	if reply[0] == -2 {
+		return false, order.ErrLedgerRebuilding
 	}
 	if reply[0] < 0 {
 		return false, order.Errorf(order.CodeStockBelowSold, "stock %d is below the %d units already sold", spec.Stock, reply[1])
@@ -41,7 +57,7 @@ func (s *Store) Sale(ctx context.Context, saleID string, now time.Time) (order.S
 		return order.Sale{}, fmt.Errorf("sale: %w", err)
 	}
 	if len(m) == 0 {
-		return order.Sale{}, order.ErrNotFound
+		return order.Sale{}, s.lostOrUnknown(ctx, saleID)
 	}
 	num := func(f string) int64 { n, _ := strconv.ParseInt(m[f], 10, 64); return n }
 	sale := order.Sale{
