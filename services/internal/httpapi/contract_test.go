@@ -284,11 +284,10 @@ func TestContractLostSale(t *testing.T) {
 		t.Fatal(err)
 	}
 	persisted := first.order(t)
-	o, err := h.Store.Order(ctx, persisted.OrderID)
-	if err == nil {
+	if _, err := h.Store.Order(ctx, persisted.OrderID); err == nil {
 		t.Fatalf("the lost reservation %s is still in Redis", persisted.OrderID)
 	}
-	o = order.Order{ID: persisted.OrderID, SaleID: sale, UserID: "alice", Quantity: 1, IdempotencyKey: "a-1",
+	o := order.Order{ID: persisted.OrderID, SaleID: sale, UserID: "alice", Quantity: 1, IdempotencyKey: "a-1",
 		ReservedAt: time.Now().Add(-time.Second), Status: order.StatusConfirmed}
 	if err := h.Store.Restore(ctx, snap.Spec, []order.Order{o}, time.Now()); err != nil {
 		t.Fatal(err)
