@@ -73,10 +73,10 @@ func startSystem(t *testing.T) *system {
 		"BLITZBUY_REDIS_ADDR=" + env.RedisAddr, "BLITZBUY_KAFKA_BROKERS=" + strings.Join(env.KafkaBrokers, ","),
 		"BLITZBUY_POSTGRES_URL=" + env.PostgresURL, "BLITZBUY_LOG_LEVEL=warn",
 		"OTEL_EXPORTER_OTLP_ENDPOINT=" + otlpEndpoint(env), "OTEL_TRACES_SAMPLER=parentbased_always_on",
-		"OTEL_BSP_SCHEDULE_DELAY=200", "BLITZBUY_ORDERS_TOPIC=" + s.topic,
+		"OTEL_BSP_SCHEDULE_DELAY=200", "BLITZBUY_ORDERS_TOPIC=" + s.topic, "BLITZBUY_WRITER_GROUP=" + s.group(),
 	}
 	proc.Start(t, filepath.Join(bin, "orderwriter"), append(common, "BLITZBUY_METRICS_ADDR="+writerMetricsAddr,
-		"BLITZBUY_WRITER_GROUP=order-writer-e2e-"+s.topic, "BLITZBUY_DLQ_TOPIC="+s.topic+".dlq", "OTEL_SERVICE_NAME=order-writer")...)
+		"BLITZBUY_DLQ_TOPIC="+s.topic+".dlq", "OTEL_SERVICE_NAME=order-writer")...)
 	proc.Start(t, filepath.Join(bin, "orderapi"), append(common, "BLITZBUY_HTTP_ADDR="+httpAddr, "BLITZBUY_METRICS_ADDR="+apiMetricsAddr,
 		"BLITZBUY_JWT_SECRET="+s.secret, "BLITZBUY_ADMIN_TOKEN="+s.admin, "BLITZBUY_RATE_LIMIT=0", "OTEL_SERVICE_NAME=order-api",
 		// Other packages' tests run beside this one on the same Redis; their
@@ -86,6 +86,11 @@ func startSystem(t *testing.T) *system {
 	proc.WaitReady(t, "http://"+writerMetricsAddr+"/readyz", 60*time.Second)
 	return s
 }
+
+// group is the writers' consumer group of this system.
+func (s *system) group() string { return groupOf(s.topic) }
+
+func groupOf(topic string) string { return "order-writer-e2e-" + topic }
 
 // ownTopics creates topics for this test and deletes them (and the writer's
 // group) when it ends.
@@ -108,7 +113,7 @@ func ownTopics(t *testing.T, env stacktest.Env, topics ...string) {
 		defer cl.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_, _ = adm.DeleteGroups(ctx, "order-writer-e2e-"+topics[0])
+		_, _ = adm.DeleteGroups(ctx, groupOf(topics[0]))
 		_, _ = adm.DeleteTopics(ctx, topics...)
 	})
 }

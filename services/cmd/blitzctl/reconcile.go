@@ -18,6 +18,7 @@ import (
 
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
 	"github.com/blitzbuy/blitzbuy/services/internal/pgstore"
+	"github.com/blitzbuy/blitzbuy/services/internal/rebuild"
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 )
 
@@ -28,9 +29,7 @@ var errDrift = errors.New("drift")
 type ledgers struct {
 	redis *reservation.Store
 	pg    *pgstore.Store
-	adm   *kadm.Client
-	group string
-	topic string
+	lag   rebuild.Lag // the writer group's lag on the orders topic
 }
 
 // figures is one look at a sale in each of them.
@@ -90,14 +89,9 @@ func reconcile(args []string, out io.Writer) error {
 		return fmt.Errorf("%w: PostgreSQL has no definition of sale %q; re-PUT it through the admin API first", errDrift, *sale)
 	}
 	fmt.Fprintf(out, "repair: freezing %s (its orders answer ledger_rebuilding) and waiting for the pipeline to drain\n", *sale)
-	if err := l.redis.Freeze(ctx, *sale); err != nil {
-		return err
-	}
-	if f, err = l.drained(ctx, *sale, *timeout); err != nil {
+	rb := rebuild.Rebuilder{Ledger: l.redis, Durable: l.pg, Lag: l.lag, Timeout: *timeout}
+	if _, err := rb.Rebuild(ctx, *sale); err != nil {
 		return fmt.Errorf("repair: %w; the sale stays frozen, run --repair again", err)
-	}
-	if err := l.redis.Restore(ctx, f.pg.Spec, f.pg.Orders, time.Now()); err != nil {
-		return fmt.Errorf("repair: %w; the sale stays frozen", err)
 	}
 	if f, err = l.look(ctx, *sale); err != nil {
 		return err
@@ -152,7 +146,7 @@ func connect(ctx context.Context, group, topic string) (*ledgers, func(), error)
 		return nil, nil, fmt.Errorf("kafka: %w", err)
 	}
 	closers = append(closers, cl.Close)
-	return &ledgers{redis: store, pg: pgstore.New(pool), adm: kadm.NewClient(cl), group: group, topic: topic}, closeAll, nil
+	return &ledgers{redis: store, pg: pgstore.New(pool), lag: rebuild.KafkaLag(kadm.NewClient(cl), group, topic)}, closeAll, nil
 }
 
 func envDuration(name string, def time.Duration) time.Duration {
@@ -177,41 +171,6 @@ func (l *ledgers) look(ctx context.Context, sale string) (figures, error) {
 	}
 	f.lag, f.lagErr = l.lag(ctx)
 	return f, nil
-}
-
-// lag is the writer group's total lag on the orders topic.
-func (l *ledgers) lag(ctx context.Context) (int64, error) {
-	lags, err := l.adm.Lag(ctx, l.group)
-	if err != nil {
-		return 0, err
-	}
-	g, ok := lags[l.group]
-	if !ok {
-		return 0, fmt.Errorf("no lag for group %q", l.group)
-	}
-	if err := g.Error(); err != nil {
-		return 0, err
-	}
-	return g.Lag.TotalByTopic()[l.topic].Lag, nil
-}
-
-// drained waits, bounded, until the sale's outbox is empty and the writer
-// has caught up, and returns the figures of that moment.
-func (l *ledgers) drained(ctx context.Context, sale string, timeout time.Duration) (figures, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		f, err := l.look(ctx, sale)
-		if err != nil {
-			return f, err
-		}
-		if f.quiescent() {
-			return f, nil
-		}
-		if time.Now().After(deadline) {
-			return f, fmt.Errorf("the pipeline did not drain in %s (outbox %d, writer lag %d, %v)", timeout, f.redis.Pending, f.lag, f.lagErr)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // drift lists every disagreement between the two ledgers. Some hold at any

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/rueidis"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
 	"github.com/blitzbuy/blitzbuy/services/internal/pgstore"
 	"github.com/blitzbuy/blitzbuy/services/internal/publish"
+	"github.com/blitzbuy/blitzbuy/services/internal/rebuild"
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 	"github.com/blitzbuy/blitzbuy/services/internal/telemetry"
 )
@@ -143,8 +145,25 @@ func newApp(ctx context.Context, cfg config.API, log *slog.Logger) (_ *app, err 
 		pg := pgstore.New(pool)
 		orders, sales = pg, pg
 		// A sale PostgreSQL defines but Redis lacks was lost by Redis: its
-		// orders and reads answer 503 ledger_rebuilding, not 404.
-		store.WithDefinitions(pg)
+		// orders and reads answer 503 ledger_rebuilding, not 404, and this
+		// instance rebuilds it (one instance at a time, by lease) once the
+		// pipeline drained.
+		admin, err := kgo.NewClient(kgo.SeedBrokers(cfg.KafkaBrokers...))
+		if err != nil {
+			return nil, fmt.Errorf("kafka admin: %w", err)
+		}
+		a.closers = append(a.closers, admin.Close)
+		auto := rebuild.NewAuto(ctx, &rebuild.Rebuilder{Ledger: store, Durable: pg,
+			Lag: rebuild.KafkaLag(kadm.NewClient(admin), cfg.WriterGroup, cfg.OrdersTopic)}, store.RebuildLease,
+			func(sale string, snap pgstore.Snapshot, took time.Duration, err error) {
+				if err != nil {
+					log.Error("rebuilding a sale Redis lost failed; the next order retries", "sale_id", sale, "err", err)
+					return
+				}
+				log.Warn("rebuilt a sale Redis lost, from PostgreSQL", "sale_id", sale, "orders", len(snap.Orders),
+					"units", snap.Units(), "took", took)
+			})
+		store.WithDefinitions(pg).OnLost(auto.Trigger)
 	}
 
 	reg.MustRegister(reservation.NewCollector(store))

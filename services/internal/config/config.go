@@ -83,7 +83,10 @@ type API struct {
 	// on a 202 (docs/benchmarks.md).
 	PublishLinger  time.Duration `env:"BLITZBUY_PUBLISH_LINGER" envDefault:"2ms"`
 	RelayThreshold time.Duration `env:"BLITZBUY_RELAY_THRESHOLD" envDefault:"10s"`
-	RelayInterval  time.Duration `env:"BLITZBUY_RELAY_INTERVAL" envDefault:"1s"`
+	// WriterGroup is the writers' consumer group, whose lag a rebuild of a
+	// sale Redis lost waits out (the writers read the same variable).
+	WriterGroup   string        `env:"BLITZBUY_WRITER_GROUP" envDefault:"order-writer"`
+	RelayInterval time.Duration `env:"BLITZBUY_RELAY_INTERVAL" envDefault:"1s"`
 }
 
 // ErrRelayThreshold: below the publish timeout the relay would re-publish

@@ -3,8 +3,11 @@ package reservation
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/redis/rueidis"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
 )
@@ -53,6 +56,9 @@ func (s *Store) lostOrUnknown(ctx context.Context, saleID string) error {
 	case err != nil:
 		return fmt.Errorf("is sale %s defined: %w", saleID, err)
 	case defined:
+		if s.onLost != nil {
+			s.onLost(saleID)
+		}
 		return order.ErrLedgerRebuilding
 	default:
 		return order.ErrNotFound
@@ -78,4 +84,32 @@ func (c *definedCache) lookup(ctx context.Context, saleID string) (bool, error) 
 	c.m[saleID] = definedEntry{defined: defined, until: now.Add(definedTTL)}
 	c.mu.Unlock()
 	return defined, nil
+}
+
+// OnLost makes the store call fn (which must not block) whenever it answers
+// ledger_rebuilding for a sale: order-api starts the sale's rebuild there.
+func (s *Store) OnLost(fn func(saleID string)) *Store {
+	s.onLost = fn
+	return s
+}
+
+// releaseLeaseLua deletes a lease only while it still holds the caller's token.
+const releaseLeaseLua = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
+
+var releaseLease = rueidis.NewLuaScript(releaseLeaseLua)
+
+// RebuildLease takes the right to rebuild a sale for ttl, across every
+// instance sharing this Redis ({sale:<id>}:rebuild, SET NX PX).
+func (s *Store) RebuildLease(ctx context.Context, saleID string, ttl time.Duration) (release func(), ok bool, err error) {
+	key, token := saleKeys(saleID).sale+":rebuild", strconv.FormatInt(time.Now().UnixNano(), 36)
+	err = s.client.Do(ctx, s.client.B().Set().Key(key).Value(token).Nx().Px(ttl).Build()).Error()
+	switch {
+	case rueidis.IsRedisNil(err):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("rebuild lease %s: %w", saleID, err)
+	}
+	return func() {
+		_ = releaseLease.Exec(context.WithoutCancel(ctx), s.client, []string{key}, []string{token}).Error()
+	}, true, nil
 }

@@ -64,3 +64,26 @@ func TestLostSaleAnswersLedgerRebuilding(t *testing.T) {
 		t.Errorf("a store without definitions: %v, want not_found", err)
 	}
 }
+
+func TestRebuildLease(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	sale := f.saleID(t)
+	release, ok, err := f.store.RebuildLease(ctx, sale, time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("first lease: ok %v, %v", ok, err)
+	}
+	if _, ok, err := f.store.RebuildLease(ctx, sale, time.Minute); err != nil || ok {
+		t.Fatalf("second lease while held: ok %v, %v; want refused", ok, err)
+	}
+	release()
+	release2, ok, err := f.store.RebuildLease(ctx, sale, 200*time.Millisecond)
+	if err != nil || !ok {
+		t.Fatalf("lease after release: ok %v, %v", ok, err)
+	}
+	release() // a stale release must not free another holder's lease
+	if _, ok, _ := f.store.RebuildLease(ctx, sale, time.Minute); ok {
+		t.Error("a stale release freed the current holder's lease")
+	}
+	release2()
+}

@@ -116,7 +116,8 @@ type Store struct {
 	soldOut     sync.Map
 	soldOutView time.Duration
 
-	defined *definedCache // nil: sale definitions are not kept durably
+	defined *definedCache       // nil: sale definitions are not kept durably
+	onLost  func(saleID string) // nil: nobody rebuilds lost sales from here
 
 	reserve, release, ack, claim, upsert *rueidis.Lua
 	persistClaim, confirm                *rueidis.Lua
