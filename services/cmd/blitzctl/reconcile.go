@@ -54,6 +54,8 @@ func reconcile(args []string, out io.Writer) error {
 	sale := fs.String("sale", "", "sale id")
 	repair := fs.Bool("repair", false, "rebuild Redis from PostgreSQL (the sale pauses meanwhile)")
 	timeout := fs.Duration("timeout", 2*time.Minute, "how long --repair waits for the pipeline to drain")
+	settle := fs.Duration("settle", envDuration("BLITZBUY_PUBLISH_TIMEOUT", 5*time.Second)+time.Second,
+		"how long --repair waits after the freeze for orders still being handed to Kafka (the publish timeout + 1 s)")
 	group := fs.String("group", envOr("BLITZBUY_WRITER_GROUP", "order-writer"), "the writers' consumer group")
 	topic := fs.String("topic", envOr("BLITZBUY_ORDERS_TOPIC", "orders"), "the orders topic")
 	if err := fs.Parse(args); err != nil {
@@ -89,7 +91,7 @@ func reconcile(args []string, out io.Writer) error {
 		return fmt.Errorf("%w: PostgreSQL has no definition of sale %q; re-PUT it through the admin API first", errDrift, *sale)
 	}
 	fmt.Fprintf(out, "repair: freezing %s (its orders answer ledger_rebuilding) and waiting for the pipeline to drain\n", *sale)
-	rb := rebuild.Rebuilder{Ledger: l.redis, Durable: l.pg, Lag: l.lag, Timeout: *timeout}
+	rb := rebuild.Rebuilder{Ledger: l.redis, Durable: l.pg, Lag: l.lag, Timeout: *timeout, Settle: *settle}
 	if _, err := rb.Rebuild(ctx, *sale); err != nil {
 		return fmt.Errorf("repair: %w; the sale stays frozen, run --repair again", err)
 	}

@@ -116,7 +116,7 @@ func newRCFixture(t *testing.T) *rcFixture {
 func (f *rcFixture) reconcile(t *testing.T, extra ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	err := reconcile(append([]string{"--sale", f.sale, "--group", f.group, "--topic", f.topic, "--timeout", "10s"}, extra...), &out)
+	err := reconcile(append([]string{"--sale", f.sale, "--group", f.group, "--topic", f.topic, "--timeout", "10s", "--settle", "100ms"}, extra...), &out)
 	return out.String(), err
 }
 

@@ -153,7 +153,7 @@ func newApp(ctx context.Context, cfg config.API, log *slog.Logger) (_ *app, err 
 			return nil, fmt.Errorf("kafka admin: %w", err)
 		}
 		a.closers = append(a.closers, admin.Close)
-		auto := rebuild.NewAuto(ctx, &rebuild.Rebuilder{Ledger: store, Durable: pg,
+		auto := rebuild.NewAuto(ctx, &rebuild.Rebuilder{Ledger: store, Durable: pg, Settle: cfg.PublishTimeout + time.Second,
 			Lag: rebuild.KafkaLag(kadm.NewClient(admin), cfg.WriterGroup, cfg.OrdersTopic)}, store.RebuildLease,
 			func(sale string, snap pgstore.Snapshot, took time.Duration, err error) {
 				if err != nil {

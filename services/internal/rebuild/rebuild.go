@@ -40,15 +40,27 @@ type Rebuilder struct {
 	Lag     Lag
 	// Timeout bounds the wait for the pipeline to drain.
 	Timeout time.Duration
+	// Settle is how long after the freeze a request that reserved before it
+	// may still be handing its order to Kafka: at least the producer's
+	// delivery timeout (BLITZBUY_PUBLISH_TIMEOUT). Only after it can a writer
+	// lag of 0 mean that every acknowledged order is persisted; a rebuild
+	// that looked sooner could miss an order still on its way and offer its
+	// units again.
+	Settle time.Duration
 }
 
-// Rebuild freezes saleID, waits until its outbox is empty and the writers
-// have caught up, and restores Redis from PostgreSQL. On an error the sale
+// Rebuild freezes saleID, waits Settle, then until its outbox is empty and
+// the writers have caught up, and restores Redis from PostgreSQL. On an error the sale
 // stays frozen (its orders answer ledger_rebuilding) and Rebuild may be run
 // again.
 func (r *Rebuilder) Rebuild(ctx context.Context, saleID string) (pgstore.Snapshot, error) {
 	if err := r.Ledger.Freeze(ctx, saleID); err != nil {
 		return pgstore.Snapshot{}, err
+	}
+	select {
+	case <-ctx.Done():
+		return pgstore.Snapshot{}, ctx.Err()
+	case <-time.After(r.Settle):
 	}
 	if err := r.drained(ctx, saleID); err != nil {
 		return pgstore.Snapshot{}, err

@@ -136,3 +136,24 @@ func TestAutoRebuildsOnceAtATime(t *testing.T) {
 	default:
 	}
 }
+
+// An order reserved just before the loss may still be on its way to Kafka:
+// the rebuild looks at the writer's lag only after Settle.
+func TestRebuildSettlesBeforeLooking(t *testing.T) {
+	l := &fakeLedger{}
+	var firstLook time.Time
+	start := time.Now()
+	rb := &rebuild.Rebuilder{Ledger: l, Durable: fakeDurable{}, Settle: 300 * time.Millisecond,
+		Lag: func(context.Context) (int64, error) {
+			if firstLook.IsZero() {
+				firstLook = time.Now()
+			}
+			return 0, nil
+		}}
+	if _, err := rb.Rebuild(context.Background(), "s"); err != nil {
+		t.Fatal(err)
+	}
+	if d := firstLook.Sub(start); d < 300*time.Millisecond {
+		t.Errorf("looked at the lag %s after the freeze, want >= Settle (300ms)", d)
+	}
+}
