@@ -121,3 +121,11 @@ func TestVerifierCatchesOversell(t *testing.T) {
 		}
 	})
 }
+
+func has(m map[string]float64, k string) bool { _, ok := m[k]; return ok }
+
+// verifyConfig is a verify.Config for the stack's settings.
+func verifyConfig(stack map[string]string) verify.Config {
+	return verify.Config{PostgresURL: stack["BLITZBUY_POSTGRES_URL"], RedisAddr: stack["BLITZBUY_REDIS_ADDR"],
+		Brokers: strings.Split(stack["BLITZBUY_KAFKA_BROKERS"], ","), Group: "order-writer", Topic: "orders"}
+}
