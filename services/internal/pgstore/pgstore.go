@@ -72,35 +72,15 @@ type InsertResult struct {
 // the offending rows (InsertOne).
 func (s *Store) InsertBatch(ctx context.Context, rows []Row) (InsertResult, error) {
 	n := len(rows)
-	ids, sales, users, keys, traces := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	qty, reserved := make([]int64, n), make([]time.Time, n)
+	ids := make([]string, n)
 	for i, r := range rows {
-		ids[i], sales[i], users[i], keys[i], traces[i] = r.OrderID, r.SaleID, r.UserID, r.IdempotencyKey, r.TraceID
-		qty[i], reserved[i] = r.Quantity, r.ReservedAt
+		ids[i] = r.OrderID
 	}
 	var res InsertResult
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		got, err := tx.Query(ctx, `
-WITH ins AS (
-  INSERT INTO orders (order_id, sale_id, user_id, quantity, idempotency_key, reserved_at, trace_id)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[])
-  ON CONFLICT (order_id) DO NOTHING
-  RETURNING order_id, sale_id, quantity
-), totals AS (
-  INSERT INTO sale_totals AS t (sale_id, orders, units)
-  SELECT sale_id, count(*), sum(quantity) FROM ins GROUP BY sale_id
-  ON CONFLICT (sale_id) DO UPDATE SET orders = t.orders + excluded.orders, units = t.units + excluded.units
-)
-SELECT order_id FROM ins`, ids, sales, users, qty, keys, reserved, traces)
-		if err != nil {
-			return err
-		}
-		inserted, err := pgx.CollectRows(got, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
+		inserted, err := insertRows(ctx, tx, rows)
 		res.Inserted = inserted
-		return nil
+		return err
 	})
 	if err != nil {
 		return InsertResult{}, err
@@ -118,6 +98,35 @@ SELECT order_id FROM ins`, ids, sales, users, qty, keys, reserved, traces)
 		}
 	}
 	return res, nil
+}
+
+// insertRows is the one insert of orders: INSERT … SELECT FROM unnest(…) ON
+// CONFLICT (order_id) DO NOTHING, keeping sale_totals in the same statement.
+// It returns the order ids written now.
+func insertRows(ctx context.Context, tx pgx.Tx, rows []Row) ([]string, error) {
+	n := len(rows)
+	ids, sales, users, keys, traces := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	qty, reserved := make([]int64, n), make([]time.Time, n)
+	for i, r := range rows {
+		ids[i], sales[i], users[i], keys[i], traces[i] = r.OrderID, r.SaleID, r.UserID, r.IdempotencyKey, r.TraceID
+		qty[i], reserved[i] = r.Quantity, r.ReservedAt
+	}
+	got, err := tx.Query(ctx, `
+WITH ins AS (
+  INSERT INTO orders (order_id, sale_id, user_id, quantity, idempotency_key, reserved_at, trace_id)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[])
+  ON CONFLICT (order_id) DO NOTHING
+  RETURNING order_id, sale_id, quantity
+), totals AS (
+  INSERT INTO sale_totals AS t (sale_id, orders, units)
+  SELECT sale_id, count(*), sum(quantity) FROM ins GROUP BY sale_id
+  ON CONFLICT (sale_id) DO UPDATE SET orders = t.orders + excluded.orders, units = t.units + excluded.units
+)
+SELECT order_id FROM ins`, ids, sales, users, qty, keys, reserved, traces)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(got, pgx.RowTo[string])
 }
 
 // InsertOne writes one row on its own (used to isolate a row that breaks a

@@ -22,6 +22,10 @@ const (
 	ReasonUnknownSchema = "unknown_schema"
 	ReasonInvalid       = "invalid"
 	ReasonConstraint    = "constraint_violation"
+	// ReasonUnvouched: no live reservation backs the order (Redis lost it, or
+	// the event is a replay or a forgery) and the durable ledger would not
+	// vouch for it (past the stock or the per-user limit, or an unknown sale).
+	ReasonUnvouched = "unvouched"
 )
 
 // skipStages are the stages whose events are not persisted: the reservation
@@ -40,6 +44,9 @@ type item struct {
 	ev   order.OrderPlaced
 	ctx  context.Context
 	span trace.Span
+	// unbacked: its reservation is gone from Redis, so only the durable
+	// ledger can vouch for it (pgstore.InsertVouched).
+	unbacked bool
 }
 
 func (it item) ref() order.Ref { return order.Ref{SaleID: it.ev.SaleID, OrderID: it.ev.OrderID} }
@@ -92,10 +99,17 @@ func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, f
 	if items, err = w.claim(ctx, items); err != nil {
 		return nil, err
 	}
+	backed, unbacked := splitBacked(items)
 	var rejected []rejection
-	if persisted, rejected, err = w.insert(ctx, items); err != nil {
+	if persisted, rejected, err = w.insert(ctx, backed); err != nil {
 		return nil, err
 	}
+	vouched, refused, err := w.insertUnbacked(ctx, unbacked)
+	if err != nil {
+		return nil, err
+	}
+	persisted = append(persisted, vouched...)
+	bad = append(bad, refused...)
 	if err = w.compensate(ctx, rejected); err != nil {
 		return nil, err
 	}
@@ -158,9 +172,64 @@ func (w *Writer) claim(ctx context.Context, items []item) ([]item, error) {
 			w.log.Info("not persisting an order its reservation no longer backs", "order_id", it.ev.OrderID, "stage", claims[i])
 			continue
 		}
+		it.unbacked = claims[i] == order.StageGone
 		keep = append(keep, it)
 	}
 	return keep, nil
+}
+
+func splitBacked(items []item) (backed, unbacked []item) {
+	for _, it := range items {
+		if it.unbacked {
+			unbacked = append(unbacked, it)
+		} else {
+			backed = append(backed, it)
+		}
+	}
+	return backed, unbacked
+}
+
+// insertUnbacked writes the orders no live reservation backs where the
+// durable ledger vouches for them, and quarantines the others in the DLQ
+// (reason unvouched): nothing was reserved for them in Redis, so there is
+// nothing to compensate, and persisting them could oversell.
+func (w *Writer) insertUnbacked(ctx context.Context, items []item) (persisted []order.Ref, refused []poison, err error) {
+	if len(items) == 0 {
+		return nil, nil, nil
+	}
+	rows := make([]pgstore.Row, len(items))
+	byID := make(map[string]item, len(items))
+	for i, it := range items {
+		rows[i] = it.row()
+		byID[it.ev.OrderID] = it
+	}
+	ictx, span := w.insertSpan(ctx, items)
+	t0 := time.Now()
+	res, refusals, err := w.store.InsertVouched(ictx, rows)
+	endSpan(span, err)
+	w.m.insertSeconds.Observe(time.Since(t0).Seconds())
+	switch {
+	case err == nil:
+	case isPermanent(err):
+		// A row breaks the statement (say, another order holds its
+		// Idempotency-Key): none is vouched for; quarantine them all.
+		for _, it := range items {
+			refused = append(refused, poison{rec: it.rec, reason: ReasonUnvouched, err: err})
+		}
+		return nil, refused, nil
+	default:
+		return nil, nil, &transientError{transientReason(err), err}
+	}
+	w.m.inserted.Add(float64(len(res.Inserted)))
+	w.m.duplicates.Add(float64(len(res.Duplicates)))
+	for _, id := range append(res.Inserted, res.Duplicates...) {
+		persisted = append(persisted, byID[id].ref())
+	}
+	for _, r := range refusals {
+		w.log.Warn("not persisting an order no reservation backs and the durable ledger does not vouch for", "order_id", r.OrderID, "reason", r.Reason)
+		refused = append(refused, poison{rec: byID[r.OrderID].rec, reason: ReasonUnvouched, err: errors.New(r.Reason)})
+	}
+	return persisted, refused, nil
 }
 
 // rejection is a valid order the database refused for good.

@@ -29,6 +29,9 @@ import (
 type Store interface {
 	InsertBatch(ctx context.Context, rows []pgstore.Row) (pgstore.InsertResult, error)
 	InsertOne(ctx context.Context, r pgstore.Row) (bool, error)
+	// InsertVouched writes orders no live reservation backs, only within the
+	// sale's durable stock and per-user limit; the others are refused.
+	InsertVouched(ctx context.Context, rows []pgstore.Row) (pgstore.InsertResult, []pgstore.Refusal, error)
 }
 
 // Ledger is the hot ledger (Redis), for the claim/confirm handshake and

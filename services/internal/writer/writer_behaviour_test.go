@@ -163,3 +163,47 @@ func TestWriterSkipsReleasedReservations(t *testing.T) {
 }
 
 var _ = fmt.Sprint
+
+// Events no reservation backs (Redis lost them, or a replay or a forgery)
+// are persisted only where the sale's durable definition vouches for them;
+// the rest go to the DLQ with reason unvouched, and nothing is oversold.
+func TestWriterPersistsOnlyWhatTheDurableLedgerVouchesFor(t *testing.T) {
+	f := newFixture(t, 1)
+	ctx := context.Background()
+	sale, evs := f.events(4) // defined with room for them all; tightened below
+	if _, _, err := f.pg.PutSale(ctx, order.SaleSpec{ID: sale, Name: "vouch", Stock: 2, PerUserLimit: 1, StartsAt: time.Now().Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	evs[1].UserID = evs[0].UserID // a second order of u0: past the per-user limit of 1
+	evs[1].IdempotencyKey = "k2"
+	unknown, orphan := f.events(1)
+	if _, err := f.pool.Exec(ctx, `DELETE FROM sales WHERE sale_id = $1`, unknown); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := f.start(f.config())
+	f.produce(append(evs, orphan...))
+
+	// evs[0] and evs[2] fit; evs[1] is u0's second, evs[3] the third unit of 2.
+	f.waitRows(sale, 2, time.Minute)
+	f.waitLagZero(w, time.Minute)
+	dlq := f.dlqRecords(3, 30*time.Second)
+	want := map[string]bool{evs[1].OrderID: true, evs[3].OrderID: true, orphan[0].OrderID: true}
+	if len(dlq) != 3 {
+		t.Fatalf("%d records in the DLQ, want 3 (u0's second order, the unit past the stock, the unknown sale's)", len(dlq))
+	}
+	for _, r := range dlq {
+		h := map[string]string{}
+		for _, hd := range r.Headers {
+			h[hd.Key] = string(hd.Value)
+		}
+		if !want[string(r.Key)] || h[writer.HeaderReason] != writer.ReasonUnvouched || h[writer.HeaderError] == "" {
+			t.Errorf("DLQ record %s: reason %q error %q, want one of %v with reason unvouched", r.Key, h[writer.HeaderReason], h[writer.HeaderError], want)
+		}
+	}
+	if n := f.rows(sale); n != 2 {
+		t.Errorf("%d rows persisted for a stock of 2", n)
+	}
+	if n := f.rows(unknown); n != 0 {
+		t.Errorf("%d rows persisted for a sale with no durable definition, want 0", n)
+	}
+}

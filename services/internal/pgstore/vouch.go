@@ -1,0 +1,125 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Refusal is an order the durable ledger would not vouch for.
+type Refusal struct {
+	OrderID string
+	Reason  string
+}
+
+// InsertVouched writes orders that no live reservation backs — Redis lost
+// them, or the event is a replay or a forgery — only where the durable
+// ledger vouches for them: the sale has a definition, the sale's persisted
+// units plus the order stay within its stock, and the buyer's within the
+// per-user limit. Each sale's checks and inserts hold its row lock in one
+// transaction, so two writers cannot both vouch for the last unit. Order ids
+// already persisted are duplicates (a redelivery), not refusals.
+func (s *Store) InsertVouched(ctx context.Context, rows []Row) (res InsertResult, refused []Refusal, err error) {
+	bySale := map[string][]Row{}
+	var sales []string
+	for _, r := range rows {
+		if _, ok := bySale[r.SaleID]; !ok {
+			sales = append(sales, r.SaleID)
+		}
+		bySale[r.SaleID] = append(bySale[r.SaleID], r)
+	}
+	slices.Sort(sales) // one lock order for every writer: no deadlock
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		res, refused = InsertResult{}, nil
+		for _, sale := range sales {
+			ins, dup, ref, err := vouchSale(ctx, tx, sale, bySale[sale])
+			if err != nil {
+				return err
+			}
+			res.Inserted, res.Duplicates, refused = append(res.Inserted, ins...), append(res.Duplicates, dup...), append(refused, ref...)
+		}
+		return nil
+	})
+	if err != nil {
+		return InsertResult{}, nil, err
+	}
+	return res, refused, nil
+}
+
+func vouchSale(ctx context.Context, tx pgx.Tx, sale string, rows []Row) (inserted, duplicates []string, refused []Refusal, err error) {
+	var stock, limit int64
+	err = tx.QueryRow(ctx, `SELECT stock, per_user_limit FROM sales WHERE sale_id = $1 FOR UPDATE`, sale).Scan(&stock, &limit)
+	if errors.Is(err, pgx.ErrNoRows) {
+		for _, r := range rows {
+			refused = append(refused, Refusal{r.OrderID, "sale " + sale + " has no durable definition"})
+		}
+		return nil, nil, refused, nil
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("vouch %s: %w", sale, err)
+	}
+	ids, users := make([]string, len(rows)), make([]string, len(rows))
+	for i, r := range rows {
+		ids[i], users[i] = r.OrderID, r.UserID
+	}
+	known := map[string]bool{}
+	got, err := tx.Query(ctx, `SELECT order_id FROM orders WHERE order_id = ANY($1)`, ids)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("vouch %s: %w", sale, err)
+	}
+	present, err := pgx.CollectRows(got, pgx.RowTo[string])
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("vouch %s: %w", sale, err)
+	}
+	for _, id := range present {
+		known[id] = true
+	}
+	var units int64
+	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT units FROM sale_totals WHERE sale_id = $1), 0)`, sale).Scan(&units); err != nil {
+		return nil, nil, nil, fmt.Errorf("vouch %s: %w", sale, err)
+	}
+	held := map[string]int64{}
+	got, err = tx.Query(ctx, `SELECT user_id, sum(quantity) FROM orders WHERE sale_id = $1 AND status = 'confirmed'
+		AND user_id = ANY($2) GROUP BY user_id`, sale, users)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("vouch %s: %w", sale, err)
+	}
+	for got.Next() {
+		var u string
+		var n int64
+		if err := got.Scan(&u, &n); err != nil {
+			return nil, nil, nil, fmt.Errorf("vouch %s: %w", sale, err)
+		}
+		held[u] = n
+	}
+	if err := got.Err(); err != nil {
+		return nil, nil, nil, fmt.Errorf("vouch %s: %w", sale, err)
+	}
+	var ok []Row
+	for _, r := range rows {
+		switch {
+		case known[r.OrderID]:
+			duplicates = append(duplicates, r.OrderID)
+		case units+r.Quantity > stock:
+			refused = append(refused, Refusal{r.OrderID, fmt.Sprintf("%d more units would exceed the stock of %d (%d persisted)", r.Quantity, stock, units)})
+		case held[r.UserID]+r.Quantity > limit:
+			refused = append(refused, Refusal{r.OrderID, fmt.Sprintf("%d more units would take user %q past the per-user limit of %d (%d persisted)", r.Quantity, r.UserID, limit, held[r.UserID])})
+		default:
+			units += r.Quantity
+			held[r.UserID] += r.Quantity
+			known[r.OrderID] = true // an id twice in the batch is one order
+			ok = append(ok, r)
+		}
+	}
+	if len(ok) == 0 {
+		return nil, duplicates, refused, nil
+	}
+	inserted, err = insertRows(ctx, tx, ok)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return inserted, duplicates, refused, nil
+}
