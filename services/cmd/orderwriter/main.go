@@ -103,7 +103,7 @@ func run(ctx context.Context, args []string) error {
 	reg := telemetry.NewRegistry()
 	store := pgstore.New(pool)
 	reg.MustRegister(pgstore.NewCollector(store))
-	kafkaTracer, kafkaHooks := telemetry.Kafka(reg, kotel.ConsumerGroup(cfg.Group))
+	kafkaTracer, kafkaHooks := telemetry.Kafka(reg, kotel.ConsumerGroup(cfg.WriterGroup))
 	wcfg := cfg.WriterConfig()
 	wcfg.Tracer, wcfg.Opts = kafkaTracer, []kgo.Opt{kafkaHooks}
 	w, err := writer.New(wcfg, store, ledger, writer.NewMetrics(reg), log)
@@ -139,7 +139,7 @@ func run(ctx context.Context, args []string) error {
 	defer stopLag()
 	go w.ReportLag(lagCtx, 5*time.Second)
 
-	log.Info("consuming", "topic", cfg.OrdersTopic, "group", cfg.Group, "metrics", ln.Addr().String())
+	log.Info("consuming", "topic", cfg.OrdersTopic, "group", cfg.WriterGroup, "metrics", ln.Addr().String())
 	err = w.Run(ctx)
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -30,6 +30,9 @@ type Process struct {
 	RedisDB      int      `env:"BLITZBUY_REDIS_DB" envDefault:"0"`
 	KafkaBrokers []string `env:"BLITZBUY_KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
 	OrdersTopic  string   `env:"BLITZBUY_ORDERS_TOPIC" envDefault:"orders"`
+	// WriterGroup is the writers' consumer group: order-writer joins it, and
+	// order-api waits out its lag before rebuilding a sale Redis lost.
+	WriterGroup string `env:"BLITZBUY_WRITER_GROUP" envDefault:"order-writer"`
 	// IdempotencyTTL is how long an Idempotency-Key is remembered; the API
 	// sets it on every key and the writer's ledger client carries it too.
 	IdempotencyTTL time.Duration `env:"BLITZBUY_IDEMPOTENCY_TTL" envDefault:"24h"`
@@ -83,10 +86,7 @@ type API struct {
 	// on a 202 (docs/benchmarks.md).
 	PublishLinger  time.Duration `env:"BLITZBUY_PUBLISH_LINGER" envDefault:"2ms"`
 	RelayThreshold time.Duration `env:"BLITZBUY_RELAY_THRESHOLD" envDefault:"10s"`
-	// WriterGroup is the writers' consumer group, whose lag a rebuild of a
-	// sale Redis lost waits out (the writers read the same variable).
-	WriterGroup   string        `env:"BLITZBUY_WRITER_GROUP" envDefault:"order-writer"`
-	RelayInterval time.Duration `env:"BLITZBUY_RELAY_INTERVAL" envDefault:"1s"`
+	RelayInterval  time.Duration `env:"BLITZBUY_RELAY_INTERVAL" envDefault:"1s"`
 }
 
 // ErrRelayThreshold: below the publish timeout the relay would re-publish
@@ -134,7 +134,6 @@ type Writer struct {
 	Process
 	MetricsAddr   string        `env:"BLITZBUY_METRICS_ADDR" envDefault:"127.0.0.1:9465"`
 	DLQTopic      string        `env:"BLITZBUY_DLQ_TOPIC" envDefault:"orders.dlq"`
-	Group         string        `env:"BLITZBUY_WRITER_GROUP" envDefault:"order-writer"`
 	PostgresURL   string        `env:"BLITZBUY_POSTGRES_URL,required" secret:"true"`
 	PostgresConns int32         `env:"BLITZBUY_POSTGRES_MAX_CONNS" envDefault:"4"`
 	BatchSize     int           `env:"BLITZBUY_WRITER_BATCH_SIZE" envDefault:"10000"`
@@ -159,7 +158,7 @@ func LoadWriter() (Writer, error) {
 // options and tracer.
 func (c Writer) WriterConfig() writer.Config {
 	return writer.Config{
-		Brokers: c.KafkaBrokers, Topic: c.OrdersTopic, DLQTopic: c.DLQTopic, Group: c.Group,
+		Brokers: c.KafkaBrokers, Topic: c.OrdersTopic, DLQTopic: c.DLQTopic, Group: c.WriterGroup,
 		BatchSize: c.BatchSize, BatchWait: c.BatchWait, BackoffMin: c.BackoffMin, BackoffMax: c.BackoffMax,
 		Pipelines: c.Pipelines, ShutdownTimeout: c.ShutdownTimeout,
 	}

@@ -39,7 +39,7 @@ func cleanEnv(t *testing.T, kv ...string) {
 }
 
 var wantProcess = config.Process{
-	RedisAddr: "127.0.0.1:6379", RedisDB: 0, KafkaBrokers: []string{"127.0.0.1:9092"}, OrdersTopic: "orders",
+	RedisAddr: "127.0.0.1:6379", RedisDB: 0, KafkaBrokers: []string{"127.0.0.1:9092"}, OrdersTopic: "orders", WriterGroup: "order-writer",
 	IdempotencyTTL: 24 * time.Hour, ShutdownTimeout: 30 * time.Second, LogLevel: "info", Pprof: false,
 }
 
@@ -47,12 +47,12 @@ func validAPI() config.API {
 	return config.API{Process: wantProcess,
 		HTTPAddr: "127.0.0.1:8080", MetricsAddr: "127.0.0.1:9464", JWTSecret: jwtSecret, AdminToken: adminToken,
 		RateLimit: 5, RateWindow: time.Minute, PublishTimeout: 5 * time.Second, PublishLinger: 2 * time.Millisecond,
-		RelayThreshold: 10 * time.Second, RelayInterval: time.Second, SoldOutView: 250 * time.Millisecond, WriterGroup: "order-writer"}
+		RelayThreshold: 10 * time.Second, RelayInterval: time.Second, SoldOutView: 250 * time.Millisecond}
 }
 
 func validWriter() config.Writer {
 	return config.Writer{Process: wantProcess,
-		MetricsAddr: "127.0.0.1:9465", DLQTopic: "orders.dlq", Group: "order-writer", PostgresURL: pgURL,
+		MetricsAddr: "127.0.0.1:9465", DLQTopic: "orders.dlq", PostgresURL: pgURL,
 		PostgresConns: 4, BatchSize: 10000, BatchWait: 20 * time.Millisecond, Pipelines: 2,
 		BackoffMin: time.Second, BackoffMax: 30 * time.Second}
 }
@@ -174,7 +174,7 @@ func TestWriterValidate(t *testing.T) {
 		{"defaults", func(*config.Writer) {}, nil, ""},
 		{"idempotency ttl", func(c *config.Writer) { c.IdempotencyTTL = time.Hour }, reservation.ErrIdempotencyTTL, "BLITZBUY_IDEMPOTENCY_TTL"},
 		{"no brokers", func(c *config.Writer) { c.KafkaBrokers = nil }, writer.ErrNoBrokers, "BLITZBUY_KAFKA_BROKERS"},
-		{"no group", func(c *config.Writer) { c.Group = "" }, writer.ErrTopics, "BLITZBUY_WRITER_GROUP"},
+		{"no group", func(c *config.Writer) { c.WriterGroup = "" }, writer.ErrTopics, "BLITZBUY_WRITER_GROUP"},
 		{"batch size 0", func(c *config.Writer) { c.BatchSize = 0 }, writer.ErrBatch, "BLITZBUY_WRITER_BATCH_SIZE"},
 		{"batch wait 0", func(c *config.Writer) { c.BatchWait = 0 }, writer.ErrBatch, "BLITZBUY_WRITER_BATCH_WAIT"},
 		{"backoff min 0", func(c *config.Writer) { c.BackoffMin = 0 }, writer.ErrBackoff, "BLITZBUY_WRITER_BACKOFF_MIN"},
