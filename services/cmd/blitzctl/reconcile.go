@@ -6,9 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -16,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/blitzbuy/blitzbuy/services/internal/config"
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
 	"github.com/blitzbuy/blitzbuy/services/internal/pgstore"
 	"github.com/blitzbuy/blitzbuy/services/internal/rebuild"
@@ -42,7 +41,7 @@ type figures struct {
 }
 
 // quiescent: nothing is in flight, so Redis must equal PostgreSQL exactly.
-func (f figures) quiescent() bool { return f.lagErr == nil && f.lag == 0 && f.redis.Pending == 0 }
+func (f figures) quiescent() bool { return rebuild.Drained(f.redis, f.lag, f.lagErr) }
 
 // reconcile compares a sale's hot ledger (Redis) with the durable one
 // (PostgreSQL) and what is still in flight (the outbox, the writer's lag on
@@ -50,14 +49,23 @@ func (f figures) quiescent() bool { return f.lagErr == nil && f.lag == 0 && f.re
 // --repair it rebuilds the hot ledger: freeze the sale, wait until nothing
 // is in flight, restore Redis from PostgreSQL, and check again.
 func reconcile(args []string, out io.Writer) error {
+	// order-api's own settings: the same Redis database, topic, writer group,
+	// idempotency TTL and publish timeout as the service whose ledger this is.
+	cfg, err := config.LoadAPI()
+	if err != nil {
+		return fmt.Errorf("%w (source .local/env)", err)
+	}
+	if cfg.PostgresURL == "" {
+		return fmt.Errorf("BLITZBUY_POSTGRES_URL must be set (source .local/env)")
+	}
 	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
 	sale := fs.String("sale", "", "sale id")
 	repair := fs.Bool("repair", false, "rebuild Redis from PostgreSQL (the sale pauses meanwhile)")
 	timeout := fs.Duration("timeout", 2*time.Minute, "how long --repair waits for the pipeline to drain")
-	settle := fs.Duration("settle", envDuration("BLITZBUY_PUBLISH_TIMEOUT", 5*time.Second)+time.Second,
+	settle := fs.Duration("settle", cfg.PublishTimeout+time.Second,
 		"how long --repair waits after the freeze for orders still being handed to Kafka (the publish timeout + 1 s)")
-	group := fs.String("group", envOr("BLITZBUY_WRITER_GROUP", "order-writer"), "the writers' consumer group")
-	topic := fs.String("topic", envOr("BLITZBUY_ORDERS_TOPIC", "orders"), "the orders topic")
+	group := fs.String("group", cfg.WriterGroup, "the writers' consumer group")
+	topic := fs.String("topic", cfg.OrdersTopic, "the orders topic")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,7 +73,7 @@ func reconcile(args []string, out io.Writer) error {
 		return fmt.Errorf("--sale must be a sale id (1-64 characters of [A-Za-z0-9_-])")
 	}
 	ctx := context.Background()
-	l, closeAll, err := connect(ctx, *group, *topic)
+	l, closeAll, err := connect(ctx, cfg, *group, *topic)
 	if err != nil {
 		return err
 	}
@@ -108,54 +116,36 @@ func reconcile(args []string, out io.Writer) error {
 	return nil
 }
 
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-func connect(ctx context.Context, group, topic string) (*ledgers, func(), error) {
-	redisAddr, pgURL, brokers := os.Getenv("BLITZBUY_REDIS_ADDR"), os.Getenv("BLITZBUY_POSTGRES_URL"), os.Getenv("BLITZBUY_KAFKA_BROKERS")
-	if redisAddr == "" || pgURL == "" || brokers == "" {
-		return nil, nil, fmt.Errorf("BLITZBUY_REDIS_ADDR, BLITZBUY_POSTGRES_URL and BLITZBUY_KAFKA_BROKERS must be set (source .local/env)")
-	}
+func connect(ctx context.Context, cfg config.API, group, topic string) (*ledgers, func(), error) {
 	var closers []func()
 	closeAll := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
 	}
-	rdb, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{redisAddr}, DisableCache: true})
+	rdb, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{cfg.RedisAddr}, SelectDB: cfg.RedisDB, DisableCache: true})
 	if err != nil {
 		return nil, nil, fmt.Errorf("redis: %w", err)
 	}
 	closers = append(closers, rdb.Close)
-	store, err := reservation.New(rdb, reservation.Config{IdempotencyTTL: envDuration("BLITZBUY_IDEMPOTENCY_TTL", 24*time.Hour)})
+	store, err := reservation.New(rdb, cfg.Reservation())
 	if err != nil {
 		closeAll()
 		return nil, nil, err
 	}
-	pool, err := pgxpool.New(ctx, pgURL)
+	pool, err := pgxpool.New(ctx, cfg.PostgresURL)
 	if err != nil {
 		closeAll()
 		return nil, nil, fmt.Errorf("postgres: %w", err)
 	}
 	closers = append(closers, pool.Close)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.KafkaBrokers...))
 	if err != nil {
 		closeAll()
 		return nil, nil, fmt.Errorf("kafka: %w", err)
 	}
 	closers = append(closers, cl.Close)
 	return &ledgers{redis: store, pg: pgstore.New(pool), lag: rebuild.KafkaLag(kadm.NewClient(cl), group, topic)}, closeAll, nil
-}
-
-func envDuration(name string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
-		return d
-	}
-	return def
 }
 
 func (l *ledgers) look(ctx context.Context, sale string) (figures, error) {

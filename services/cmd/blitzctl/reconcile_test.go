@@ -41,6 +41,8 @@ func newRCFixture(t *testing.T) *rcFixture {
 	t.Setenv("BLITZBUY_REDIS_ADDR", env.RedisAddr)
 	t.Setenv("BLITZBUY_POSTGRES_URL", env.PostgresURL)
 	t.Setenv("BLITZBUY_KAFKA_BROKERS", strings.Join(env.KafkaBrokers, ","))
+	t.Setenv("BLITZBUY_JWT_SECRET", testkit.RandHex(32)) // reconcile reads order-api's configuration
+	t.Setenv("BLITZBUY_ADMIN_TOKEN", testkit.RandHex(16))
 	if _, err := pgstore.Migrate(ctx, env.PostgresURL); err != nil {
 		t.Fatal(err)
 	}

@@ -75,6 +75,12 @@ func (r *Rebuilder) Rebuild(ctx context.Context, saleID string) (pgstore.Snapsho
 	return snap, nil
 }
 
+// Drained reports that nothing of a sale is in flight: its outbox is empty
+// and the writers' lag is known to be 0, so Redis and PostgreSQL must agree.
+func Drained(st reservation.LedgerState, lag int64, lagErr error) bool {
+	return st.Pending == 0 && lagErr == nil && lag == 0
+}
+
 func (r *Rebuilder) drained(ctx context.Context, saleID string) error {
 	timeout := r.Timeout
 	if timeout <= 0 {
@@ -87,7 +93,7 @@ func (r *Rebuilder) drained(ctx context.Context, saleID string) error {
 			return err
 		}
 		lag, lagErr := r.Lag(ctx)
-		if st.Pending == 0 && lagErr == nil && lag == 0 {
+		if Drained(st, lag, lagErr) {
 			return nil
 		}
 		if time.Now().After(deadline) {
