@@ -20,7 +20,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/rueidis"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
@@ -148,13 +147,8 @@ func newApp(ctx context.Context, cfg config.API, log *slog.Logger) (_ *app, err 
 		// orders and reads answer 503 ledger_rebuilding, not 404, and this
 		// instance rebuilds it (one instance at a time, by lease) once the
 		// pipeline drained.
-		admin, err := kgo.NewClient(kgo.SeedBrokers(cfg.KafkaBrokers...))
-		if err != nil {
-			return nil, fmt.Errorf("kafka admin: %w", err)
-		}
-		a.closers = append(a.closers, admin.Close)
 		auto := rebuild.NewAuto(ctx, &rebuild.Rebuilder{Ledger: store, Durable: pg, Settle: cfg.PublishTimeout + time.Second,
-			Lag: rebuild.KafkaLag(kadm.NewClient(admin), cfg.WriterGroup, cfg.OrdersTopic)}, store.RebuildLease,
+			Lag: rebuild.KafkaLag(a.producer.Admin(), cfg.WriterGroup, cfg.OrdersTopic)}, store.RebuildLease,
 			func(sale string, snap pgstore.Snapshot, took time.Duration, err error) {
 				if err != nil {
 					log.Error("rebuilding a sale Redis lost failed; the next order retries", "sale_id", sale, "err", err)

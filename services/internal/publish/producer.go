@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
@@ -155,6 +156,10 @@ func (p *Producer) Relayed(ctx context.Context, o order.Order) error {
 	}
 	return err
 }
+
+// Admin is an admin client over the producer's own connections (order-api
+// reads the writers' lag with it; no second client to the brokers).
+func (p *Producer) Admin() *kadm.Client { return kadm.NewClient(p.cl) }
 
 // Ping checks that a broker answers.
 func (p *Producer) Ping(ctx context.Context) error { return p.cl.Ping(ctx) }
