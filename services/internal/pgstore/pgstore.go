@@ -170,11 +170,19 @@ FROM orders WHERE order_id = $1`, orderID).Scan(&o.ID, &o.SaleID, &o.UserID, &o.
 
 // Persisted sums a sale's confirmed quantity (I1, I5 checks).
 func (s *Store) Persisted(ctx context.Context, saleID string) (orders, units int64, err error) {
-	err = s.pool.QueryRow(ctx, `SELECT orders, units FROM sale_totals WHERE sale_id = $1`, saleID).Scan(&orders, &units)
+	return totals(ctx, s.pool, saleID)
+}
+
+// totals reads a sale's running totals (0, 0 before its first order).
+func totals(ctx context.Context, q querier, saleID string) (orders, units int64, err error) {
+	err = q.QueryRow(ctx, `SELECT orders, units FROM sale_totals WHERE sale_id = $1`, saleID).Scan(&orders, &units)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, 0, nil
 	}
-	return orders, units, err
+	if err != nil {
+		return 0, 0, fmt.Errorf("totals of %s: %w", saleID, err)
+	}
+	return orders, units, nil
 }
 
 // Collector exports each sale's persisted units on every scrape (the

@@ -27,19 +27,14 @@ func (s *Store) PutSale(ctx context.Context, spec order.SaleSpec) (existed bool,
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // a no-op after Commit
 
-	var prev order.SaleSpec
-	var prevEnds *time.Time
-	err = tx.QueryRow(ctx, `SELECT name, stock, per_user_limit, starts_at, ends_at FROM sales WHERE sale_id = $1 FOR UPDATE`,
-		spec.ID).Scan(&prev.Name, &prev.Stock, &prev.PerUserLimit, &prev.StartsAt, &prevEnds)
+	prev, err := readSpec(ctx, tx, spec.ID, forUpdate)
 	existed = err == nil
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return false, nil, fmt.Errorf("put sale %s: %w", spec.ID, err)
+	if err != nil && !errors.Is(err, order.ErrNotFound) {
+		return false, nil, err
 	}
-	prev.ID, prev.EndsAt = spec.ID, prevEnds
-
-	var persisted int64
-	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT units FROM sale_totals WHERE sale_id = $1), 0)`, spec.ID).Scan(&persisted); err != nil {
-		return false, nil, fmt.Errorf("put sale %s: %w", spec.ID, err)
+	_, persisted, err := totals(ctx, tx, spec.ID)
+	if err != nil {
+		return false, nil, err
 	}
 	if spec.Stock < persisted {
 		return false, nil, order.Errorf(order.CodeStockBelowSold, "stock %d is below the %d units already sold", spec.Stock, persisted)
@@ -78,7 +73,7 @@ func (s *Store) PutSale(ctx context.Context, spec order.SaleSpec) (existed bool,
 // SaleSpec reads a sale's durable definition; order.ErrNotFound when there is
 // none.
 func (s *Store) SaleSpec(ctx context.Context, saleID string) (order.SaleSpec, error) {
-	return readSpec(ctx, s.pool, saleID)
+	return readSpec(ctx, s.pool, saleID, !forUpdate)
 }
 
 // querier is a pool or a transaction.
@@ -86,10 +81,17 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-func readSpec(ctx context.Context, q querier, saleID string) (order.SaleSpec, error) {
+// forUpdate makes readSpec lock the sale's row until the transaction ends.
+const forUpdate = true
+
+// readSpec reads a sale's definition; order.ErrNotFound when there is none.
+func readSpec(ctx context.Context, q querier, saleID string, lock bool) (order.SaleSpec, error) {
+	sql := `SELECT name, stock, per_user_limit, starts_at, ends_at FROM sales WHERE sale_id = $1`
+	if lock {
+		sql += ` FOR UPDATE`
+	}
 	spec := order.SaleSpec{ID: saleID}
-	err := q.QueryRow(ctx, `SELECT name, stock, per_user_limit, starts_at, ends_at FROM sales WHERE sale_id = $1`, saleID).
-		Scan(&spec.Name, &spec.Stock, &spec.PerUserLimit, &spec.StartsAt, &spec.EndsAt)
+	err := q.QueryRow(ctx, sql, saleID).Scan(&spec.Name, &spec.Stock, &spec.PerUserLimit, &spec.StartsAt, &spec.EndsAt)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return order.SaleSpec{}, order.ErrNotFound
@@ -136,7 +138,7 @@ func (s *Store) SaleSnapshot(ctx context.Context, saleID string) (Snapshot, erro
 		return Snapshot{}, fmt.Errorf("snapshot %s: %w", saleID, err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	spec, err := readSpec(ctx, tx, saleID)
+	spec, err := readSpec(ctx, tx, saleID, !forUpdate)
 	if err != nil {
 		return Snapshot{}, err
 	}

@@ -7,6 +7,8 @@ import (
 	"slices"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/order"
 )
 
 // Refusal is an order the durable ledger would not vouch for.
@@ -50,17 +52,17 @@ func (s *Store) InsertVouched(ctx context.Context, rows []Row) (res InsertResult
 }
 
 func vouchSale(ctx context.Context, tx pgx.Tx, sale string, rows []Row) (inserted, duplicates []string, refused []Refusal, err error) {
-	var stock, limit int64
-	err = tx.QueryRow(ctx, `SELECT stock, per_user_limit FROM sales WHERE sale_id = $1 FOR UPDATE`, sale).Scan(&stock, &limit)
-	if errors.Is(err, pgx.ErrNoRows) {
+	spec, err := readSpec(ctx, tx, sale, forUpdate)
+	if errors.Is(err, order.ErrNotFound) {
 		for _, r := range rows {
 			refused = append(refused, Refusal{r.OrderID, "sale " + sale + " has no durable definition"})
 		}
 		return nil, nil, refused, nil
 	}
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("vouch %s: %w", sale, err)
+		return nil, nil, nil, err
 	}
+	stock, limit := spec.Stock, spec.PerUserLimit
 	ids, users := make([]string, len(rows)), make([]string, len(rows))
 	for i, r := range rows {
 		ids[i], users[i] = r.OrderID, r.UserID
@@ -77,9 +79,9 @@ func vouchSale(ctx context.Context, tx pgx.Tx, sale string, rows []Row) (inserte
 	for _, id := range present {
 		known[id] = true
 	}
-	var units int64
-	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT units FROM sale_totals WHERE sale_id = $1), 0)`, sale).Scan(&units); err != nil {
-		return nil, nil, nil, fmt.Errorf("vouch %s: %w", sale, err)
+	_, units, err := totals(ctx, tx, sale)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	held := map[string]int64{}
 	got, err = tx.Query(ctx, `SELECT user_id, sum(quantity) FROM orders WHERE sale_id = $1 AND status = 'confirmed'
