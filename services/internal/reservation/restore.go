@@ -162,3 +162,24 @@ func (s *Store) Restore(ctx context.Context, spec order.SaleSpec, persisted []or
 	s.forgetSoldOut(spec.ID)
 	return nil
 }
+
+// releaseLeaseLua deletes a lease only while it still holds the caller's token.
+const releaseLeaseLua = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
+
+var releaseLease = rueidis.NewLuaScript(releaseLeaseLua)
+
+// RebuildLease takes the right to rebuild a sale for ttl, across every
+// instance sharing this Redis ({sale:<id>}:rebuild, SET NX PX).
+func (s *Store) RebuildLease(ctx context.Context, saleID string, ttl time.Duration) (release func(), ok bool, err error) {
+	key, token := saleKeys(saleID).sale+":rebuild", strconv.FormatInt(time.Now().UnixNano(), 36)
+	err = s.client.Do(ctx, s.client.B().Set().Key(key).Value(token).Nx().Px(ttl).Build()).Error()
+	switch {
+	case rueidis.IsRedisNil(err):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("rebuild lease %s: %w", saleID, err)
+	}
+	return func() {
+		_ = releaseLease.Exec(context.WithoutCancel(ctx), s.client, []string{key}, []string{token}).Error()
+	}, true, nil
+}
