@@ -123,7 +123,12 @@ func connect(ctx context.Context, cfg config.API, group, topic string) (*ledgers
 			closers[i]()
 		}
 	}
-	rdb, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{cfg.RedisAddr}, SelectDB: cfg.RedisDB, DisableCache: true})
+	ropt, err := cfg.RedisOption()
+	if err != nil {
+		return nil, nil, err
+	}
+	ropt.DisableCache = true
+	rdb, err := rueidis.NewClient(ropt)
 	if err != nil {
 		return nil, nil, fmt.Errorf("redis: %w", err)
 	}

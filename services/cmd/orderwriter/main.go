@@ -31,6 +31,7 @@ import (
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 	"github.com/blitzbuy/blitzbuy/services/internal/telemetry"
 	"github.com/blitzbuy/blitzbuy/services/internal/writer"
+	"github.com/blitzbuy/blitzbuy/testkit/redisaddr"
 )
 
 var version = "dev"
@@ -90,12 +91,16 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer pool.Close()
 
-	rdb, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{cfg.RedisAddr}, SelectDB: cfg.RedisDB})
+	ropt, err := cfg.RedisOption()
 	if err != nil {
-		return fmt.Errorf("redis %s: %w", cfg.RedisAddr, err)
+		return err
+	}
+	rdb, err := rueidis.NewClient(ropt)
+	if err != nil {
+		return fmt.Errorf("redis %s: %w", redisaddr.Redact(cfg.RedisAddr), err)
 	}
 	defer rdb.Close()
-	ledger, err := reservation.New(telemetry.TraceRedis(rdb, cfg.RedisAddr), cfg.Reservation())
+	ledger, err := reservation.New(telemetry.TraceRedis(rdb, redisaddr.Redact(cfg.RedisAddr)), cfg.Reservation())
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+	"github.com/redis/rueidis"
+
+	"github.com/blitzbuy/blitzbuy/testkit/redisaddr"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
@@ -54,6 +57,13 @@ type Process struct {
 	Pprof bool `env:"BLITZBUY_PPROF"`
 }
 
+// RedisOption is the client option BLITZBUY_REDIS_ADDR (and _DB) name: one
+// server as host:port, or Sentinels as a redis:// URL with master_set
+// (testkit/redisaddr).
+func (c Process) RedisOption() (rueidis.ClientOption, error) {
+	return redisaddr.Option(c.RedisAddr, c.RedisDB)
+}
+
 // Reservation is the hot ledger's configuration.
 func (c Process) Reservation() reservation.Config {
 	return reservation.Config{IdempotencyTTL: c.IdempotencyTTL}
@@ -62,6 +72,9 @@ func (c Process) Reservation() reservation.Config {
 func (c Process) validate() error {
 	if err := c.Reservation().Validate(); err != nil {
 		return fmt.Errorf("BLITZBUY_IDEMPOTENCY_TTL: %w", err)
+	}
+	if _, err := c.RedisOption(); err != nil {
+		return fmt.Errorf("BLITZBUY_REDIS_ADDR: %w", err)
 	}
 	return nil
 }
