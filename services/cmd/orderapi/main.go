@@ -31,6 +31,7 @@ import (
 	"github.com/blitzbuy/blitzbuy/services/internal/rebuild"
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 	"github.com/blitzbuy/blitzbuy/services/internal/telemetry"
+	"github.com/blitzbuy/blitzbuy/testkit/redisaddr"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -98,20 +99,27 @@ func newApp(ctx context.Context, cfg config.API, log *slog.Logger) (_ *app, err 
 			a.close()
 		}
 	}()
-	rdb, err := rueidis.NewClient(rueidis.ClientOption{
-		InitAddress: []string{cfg.RedisAddr},
-		SelectDB:    cfg.RedisDB,
-		// Auto-pipelining: concurrent requests share one connection's writes.
-		// The default already pipelines; say so explicitly.
-		DisableAutoPipelining: false,
-		ConnWriteTimeout:      2 * time.Second,
-	})
+	ropt, err := cfg.RedisOption()
 	if err != nil {
-		return nil, fmt.Errorf("redis %s: %w", cfg.RedisAddr, err)
+		return nil, err
+	}
+	// Auto-pipelining: concurrent requests share one connection's writes.
+	// The default already pipelines; say so explicitly.
+	ropt.DisableAutoPipelining, ropt.ConnWriteTimeout = false, 2*time.Second
+	// Every connection is counted, so that after a reconnect (a restart, a
+	// failover) the ledger checks which node it reached before trusting it.
+	node := reservation.NewNodeWatch(func(oldRunID, newRunID string, frozen []string) {
+		log.Warn("Redis is a different node than the one the ledger was vouched for (failover or restart): "+
+			"its sales are frozen and rebuilt from PostgreSQL", "old_run_id", oldRunID, "run_id", newRunID, "sales", frozen)
+	})
+	ropt.DialCtxFn = node.Dial(ropt.DialCtxFn)
+	rdb, err := rueidis.NewClient(ropt)
+	if err != nil {
+		return nil, fmt.Errorf("redis %s: %w", redisaddr.Redact(cfg.RedisAddr), err)
 	}
 	a.closers = append(a.closers, rdb.Close)
 
-	traced := telemetry.TraceRedis(rdb, cfg.RedisAddr)
+	traced := telemetry.TraceRedis(rdb, redisaddr.Redact(cfg.RedisAddr))
 	store, err := reservation.New(traced, cfg.Ledger())
 	if err != nil {
 		return nil, err
@@ -157,7 +165,7 @@ func newApp(ctx context.Context, cfg config.API, log *slog.Logger) (_ *app, err 
 				log.Warn("rebuilt a sale Redis lost, from PostgreSQL", "sale_id", sale, "orders", len(snap.Orders),
 					"units", snap.Units(), "took", took)
 			})
-		store.WithDefinitions(pg).OnLost(auto.Trigger)
+		store.WithDefinitions(pg).OnLost(auto.Trigger).WithNodeWatch(node)
 	}
 
 	reg.MustRegister(reservation.NewCollector(store))

@@ -14,3 +14,6 @@ func SaleKeys(saleID string) (sale, users, pending string) {
 	k := saleKeys(saleID)
 	return k.sale, k.users, k.pending
 }
+
+// CountDial counts a connection on w without dialling one.
+func CountDial(w *NodeWatch) { w.dials.Add(1) }

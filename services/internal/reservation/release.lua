@@ -39,7 +39,11 @@ else
 end
 
 local qty = tonumber(o[3])
-redis.call('HINCRBY', KEYS[1], 'remaining', qty)
+-- A frozen sale (no hash: being rebuilt from PostgreSQL, which recomputes
+-- remaining) must not get back a hash holding only "remaining".
+if redis.call('HEXISTS', KEYS[1], 'stock') == 1 then
+  redis.call('HINCRBY', KEYS[1], 'remaining', qty)
+end
 if redis.call('HINCRBY', KEYS[2], o[2], -qty) <= 0 then
   redis.call('HDEL', KEYS[2], o[2])
 end

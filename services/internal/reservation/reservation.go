@@ -118,6 +118,8 @@ type Store struct {
 
 	defined *definedCache       // nil: sale definitions are not kept durably
 	onLost  func(saleID string) // nil: nobody rebuilds lost sales from here
+	node    *NodeWatch          // nil: the node is trusted as it is (node.go)
+	undoing sync.Map            // order id -> struct{}: reservations undoLater is releasing
 
 	reserve, release, ack, claim, upsert *rueidis.Lua
 	persistClaim, confirm                *rueidis.Lua
@@ -197,6 +199,10 @@ func (s *Store) Reserve(ctx context.Context, req order.Request) (order.Reservati
 			attribute.Int64("blitzbuy.quantity", req.Quantity)))
 		defer span.End()
 	}
+	gen, err := s.nodeCheck(ctx)
+	if err != nil {
+		return order.Reservation{}, err
+	}
 	k := saleKeys(req.SaleID)
 	idem := idemKey(req.SaleID, req.UserID, req.IdempotencyKey)
 	if s.precheckSoldOut(ctx, k, req.Quantity) { // false in every real build (reserve_atomic.go)
@@ -225,9 +231,22 @@ func (s *Store) Reserve(ctx context.Context, req order.Request) (order.Reservati
 			strconv.FormatInt(s.ttl, 10), req.IdempotencyKey, s.rateLimitArg, s.window},
 	).AsStrSlice()
 	if err != nil {
+		if _, isReply := rueidis.IsRedisErr(err); !isReply {
+			// The connection failed: the script may have run and reserved,
+			// its reply lost. The client hears unavailable ("nothing is
+			// held"), so make that true once Redis answers again.
+			s.undoLater(order.Order{ID: id, SaleID: req.SaleID, UserID: req.UserID, IdempotencyKey: req.IdempotencyKey,
+				Quantity: req.Quantity})
+		}
 		return order.Reservation{}, fmt.Errorf("reserve: %w", err)
 	}
 	res, err := parseReserve(reply, req, s.rateLimit)
+	if s.nodeMoved(ctx, gen) {
+		if err != nil {
+			return res, order.ErrLedgerRebuilding
+		}
+		return res, s.distrust(ctx, res)
+	}
 	if errors.Is(err, order.ErrNotFound) {
 		return res, s.lostOrUnknown(ctx, req.SaleID)
 	}
@@ -235,6 +254,41 @@ func (s *Store) Reserve(ctx context.Context, req order.Request) (order.Reservati
 		s.noteSoldOut(req.SaleID) // not one unit left: sold out for any quantity
 	}
 	return res, err
+}
+
+// undoWindow bounds how long a reservation whose reply was lost is tried to
+// be undone: past it the relay may have published the order (its threshold
+// is 10 s by default), and the release would be refused anyway.
+const undoWindow = time.Minute
+
+// undoLater releases, in the background, a reservation the script may have
+// made although its reply never arrived: as soon as Redis answers (tried
+// every 100 ms), within undoWindow. release.lua makes it safe whatever
+// happened: an order the script never reserved is unknown (-1), one a relay
+// already claimed or published is refused (0); only a pending one goes back
+// (1), and its idempotency record with it, so a retry of the key reserves
+// afresh. Until it is done, this instance's relay leaves the order alone
+// (Claim): after an outage longer than the relay's threshold both would
+// try at once, and the relay must not publish an order whose client heard
+// 503.
+func (s *Store) undoLater(o order.Order) {
+	s.undoing.Store(o.ID, struct{}{})
+	go func() {
+		defer s.undoing.Delete(o.ID)
+		ctx, cancel := context.WithTimeout(context.Background(), undoWindow)
+		defer cancel()
+		for {
+			err := s.Release(ctx, o, order.ReleasePublishFailed)
+			if err == nil || errors.Is(err, order.ErrNotOwned) || errors.Is(err, order.ErrNotFound) {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
 }
 
 // knownSoldOut reports whether the sold-out view holds saleID.
@@ -357,6 +411,9 @@ func (s *Store) Stale(ctx context.Context, saleID string, cutoff time.Time, limi
 // Claim takes a relay lease on a pending order. ok is false when another
 // relay holds it or it is no longer pending.
 func (s *Store) Claim(ctx context.Context, saleID, orderID string, lease time.Duration) (o order.Order, ok bool, err error) {
+	if _, undoing := s.undoing.Load(orderID); undoing {
+		return order.Order{}, false, nil // its client heard 503: undoLater releases it
+	}
 	k := saleKeys(saleID)
 	f, err := s.claim.Exec(ctx, s.client, []string{k.pending, orderKey(saleID, orderID)},
 		[]string{orderID, strconv.FormatInt(lease.Milliseconds(), 10)}).AsStrSlice()

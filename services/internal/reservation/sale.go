@@ -29,6 +29,10 @@ func (s *Store) putSale(ctx context.Context, spec order.SaleSpec, mode string) (
 	if spec.EndsAt != nil {
 		ends = spec.EndsAt.UnixMilli()
 	}
+	gen, err := s.nodeCheck(ctx)
+	if err != nil {
+		return false, err
+	}
 	k := saleKeys(spec.ID)
 	reply, err := s.upsert.Exec(ctx, s.client, []string{k.sale}, []string{
 		spec.Name, strconv.FormatInt(spec.Stock, 10), strconv.FormatInt(spec.PerUserLimit, 10),
@@ -36,6 +40,9 @@ func (s *Store) putSale(ctx context.Context, spec order.SaleSpec, mode string) (
 	}).AsIntSlice()
 	if err != nil {
 		return false, fmt.Errorf("upsert sale: %w", err)
+	}
+	if s.nodeMoved(ctx, gen) {
+		return false, order.ErrLedgerRebuilding // PostgreSQL has the definition; the rebuild applies it
 	}
 	if reply[0] == -2 {
 		return false, order.ErrLedgerRebuilding
@@ -52,9 +59,16 @@ func (s *Store) putSale(ctx context.Context, spec order.SaleSpec, mode string) (
 
 // Sale reads a sale; order.ErrNotFound when there is none.
 func (s *Store) Sale(ctx context.Context, saleID string, now time.Time) (order.Sale, error) {
+	gen, err := s.nodeCheck(ctx)
+	if err != nil {
+		return order.Sale{}, err
+	}
 	m, err := s.client.Do(ctx, s.client.B().Hgetall().Key(saleKeys(saleID).sale).Build()).AsStrMap()
 	if err != nil {
 		return order.Sale{}, fmt.Errorf("sale: %w", err)
+	}
+	if s.nodeMoved(ctx, gen) {
+		return order.Sale{}, order.ErrLedgerRebuilding
 	}
 	if len(m) == 0 {
 		return order.Sale{}, s.lostOrUnknown(ctx, saleID)
