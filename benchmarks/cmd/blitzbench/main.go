@@ -210,8 +210,17 @@ func loadSettings() (*suite.Settings, error) {
 	if state == "" {
 		state = ".local"
 	}
+	var factor float64
+	switch p := get("BLITZBUY_PROFILE"); p {
+	case "", "default":
+	case "cluster":
+		factor = suite.ClusterRateFactor
+	default:
+		return nil, fmt.Errorf("BLITZBUY_PROFILE %q: want default or cluster", p)
+	}
 	return &suite.Settings{
-		API: u, APIAddr: addr, Secret: []byte(get("BLITZBUY_JWT_SECRET")), AdminToken: get("BLITZBUY_ADMIN_TOKEN"),
+		RateFactor: factor,
+		API:        u, APIAddr: addr, Secret: []byte(get("BLITZBUY_JWT_SECRET")), AdminToken: get("BLITZBUY_ADMIN_TOKEN"),
 		Verify: verify.Config{
 			PostgresURL: get("BLITZBUY_POSTGRES_URL"), RedisAddr: get("BLITZBUY_REDIS_ADDR"), RedisDB: db,
 			Brokers: strings.Split(get("BLITZBUY_KAFKA_BROKERS"), ","), Group: group, Topic: "orders",

@@ -20,6 +20,8 @@ const (
 	Postgres    = "postgres"
 	Jaeger      = "jaeger"
 	Prometheus  = "prometheus"
+	// LoadBalancer is HAProxy, in front of the APIs in the cluster profile.
+	LoadBalancer = "haproxy"
 	// Generator is blitzbench itself: the load, and the sampler that polls
 	// PostgreSQL and Kafka once a second during it.
 	Generator = "generator"
@@ -27,19 +29,42 @@ const (
 
 // Names lists the processes in the order tables and charts show them: the
 // request path first, then what serves it, then the observers.
-var Names = []string{OrderAPI, OrderWriter, Redis, Kafka, Postgres, Jaeger, Prometheus, Generator}
+var Names = []string{LoadBalancer, OrderAPI, OrderWriter, Redis, Kafka, Postgres, Jaeger, Prometheus, Generator}
 
-// pidFiles is each stack process's pid file under the stack's run directory
-// (the NAME of infra/local/lib.sh's `spawn NAME`; postgres.pid is the
-// postmaster's pid, copied from postmaster.pid by stack.sh).
-var pidFiles = map[string]string{
-	OrderAPI:    "orderapi.pid",
-	OrderWriter: "orderwriter.pid",
-	Redis:       "redis.pid",
-	Kafka:       "kafka.pid",
-	Postgres:    "postgres.pid",
-	Jaeger:      "jaeger.pid",
-	Prometheus:  "prometheus.pid",
+// pidFiles are each stack process's pid files under the stack's run
+// directory, as globs (the NAME of infra/local/lib.sh's `spawn NAME`;
+// postgres.pid is the postmaster's pid, copied from postmaster.pid by
+// stack.sh). The cluster profile runs several processes of one kind
+// (orderapi-1, orderapi-2, redis-1…, sentinel-1…, kafka-1…): a process's
+// time is the sum over all of them.
+var pidFiles = map[string][]string{
+	LoadBalancer: {"haproxy.pid"},
+	OrderAPI:     {"orderapi.pid", "orderapi-*.pid"},
+	OrderWriter:  {"orderwriter.pid", "orderwriter-*.pid"},
+	Redis:        {"redis.pid", "redis-*.pid", "sentinel-*.pid"},
+	Kafka:        {"kafka.pid", "kafka-*.pid"},
+	Postgres:     {"postgres.pid"},
+	Jaeger:       {"jaeger.pid"},
+	Prometheus:   {"prometheus.pid"},
+}
+
+// pids reads the pid files of name; none is an error.
+func (m *Meter) pids(name string) ([]int, error) {
+	var pids []int
+	for _, g := range pidFiles[name] {
+		files, _ := filepath.Glob(filepath.Join(m.runDir, g))
+		for _, f := range files {
+			pid, err := readPID(f)
+			if err != nil {
+				return nil, err
+			}
+			pids = append(pids, pid)
+		}
+	}
+	if len(pids) == 0 {
+		return nil, fmt.Errorf("no pid file %s in %s", strings.Join(pidFiles[name], " or "), m.runDir)
+	}
+	return pids, nil
 }
 
 // Meter measures the processes of one stack across many scenarios.
@@ -67,32 +92,39 @@ type root struct {
 // Span is a measurement in progress.
 type Span struct {
 	m     *Meter
-	roots map[string]root
+	roots map[string][]root
 }
 
 // Start reads the pid files and takes the first snapshot. The pid files are
 // read at every Start, so a stack restarted between scenarios is followed.
 func (m *Meter) Start() *Span {
-	sp := &Span{m: m, roots: map[string]root{}}
+	sp := &Span{m: m, roots: map[string][]root{}}
 	t, err := Scan(m.proc)
 	if err != nil {
 		m.once("cpu", "CPU by process not measured: %v", err)
 		return sp
 	}
+names:
 	for _, name := range Names {
-		pid := m.self
+		pids := []int{m.self}
 		if name != Generator {
-			if pid, err = readPID(filepath.Join(m.runDir, pidFiles[name])); err != nil {
-				m.once(name, "CPU of %s not measured: %v", name, err)
+			if pids, err = m.pids(name); err != nil {
+				if name != LoadBalancer { // only the cluster profile has one
+					m.once(name, "CPU of %s not measured: %v", name, err)
+				}
 				continue
 			}
 		}
-		s, ok := t[pid]
-		if !ok {
-			m.once(name, "CPU of %s not measured: pid %d is not running", name, pid)
-			continue
+		roots := make([]root, 0, len(pids))
+		for _, pid := range pids {
+			s, ok := t[pid]
+			if !ok {
+				m.once(name, "CPU of %s not measured: pid %d is not running", name, pid)
+				continue names
+			}
+			roots = append(roots, root{pid: pid, start: s.Start, ticks: t.TreeTicks(pid)})
 		}
-		sp.roots[name] = root{pid: pid, start: s.Start, ticks: t.TreeTicks(pid)}
+		sp.roots[name] = roots
 	}
 	return sp
 }
@@ -110,16 +142,20 @@ func (sp *Span) Stop() map[string]float64 {
 		sp.m.once("cpu", "CPU by process not measured: %v", err)
 		return secs
 	}
-	for name, r := range sp.roots {
-		s, ok := t[r.pid]
-		if !ok || s.Start != r.start {
-			sp.m.once(name, "CPU of %s not measured: pid %d exited or was replaced during a scenario", name, r.pid)
-			continue
+roots:
+	for name, rs := range sp.roots {
+		var sum float64
+		for _, r := range rs {
+			s, ok := t[r.pid]
+			if !ok || s.Start != r.start {
+				sp.m.once(name, "CPU of %s not measured: pid %d exited or was replaced during a scenario", name, r.pid)
+				continue roots
+			}
+			// A descendant that exits unreaped by the tree takes its time with
+			// it (see TreeTicks), which can make the sum go down: not below 0.
+			sum += max(0, float64(t.TreeTicks(r.pid))-float64(r.ticks))
 		}
-		// A descendant that exits unreaped by the tree takes its time with
-		// it (see TreeTicks), which can make the sum go down: not below 0.
-		d := float64(t.TreeTicks(r.pid)) - float64(r.ticks)
-		secs[name] = max(0, d) / ticksPerSecond
+		secs[name] = sum / ticksPerSecond
 	}
 	return secs
 }

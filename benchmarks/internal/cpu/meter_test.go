@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"maps"
@@ -111,4 +112,30 @@ func TestAdd(t *testing.T) {
 
 func equalCPU(a, b *results.CPU) bool {
 	return a.Requests == b.Requests && maps.Equal(a.Seconds, b.Seconds) && maps.Equal(a.USPerRequest, b.USPerRequest)
+}
+
+// The cluster profile's instances of one process (orderapi-1, orderapi-2)
+// count as one: their times add up.
+func TestMeterSumsInstances(t *testing.T) {
+	dir := t.TempDir()
+	a, inA, outA := start(t, "parent-live")
+	b, inB, outB := start(t, "parent-live")
+	writePID(t, dir, "orderapi-1.pid", a)
+	writePID(t, dir, "orderapi-2.pid", b)
+	sp := NewMeter(dir, nil).Start()
+	for _, p := range []struct {
+		in  io.Writer
+		out *bufio.Reader
+	}{{inA, outA}, {inB, outB}} {
+		if _, err := io.WriteString(p.in, "go\n"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.out.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	secs := sp.Stop()
+	if got := secs[OrderAPI]; got < 2*burnFor.Seconds()-0.04 || got > 10*burnFor.Seconds() {
+		t.Errorf("two order-api instances used %.2f s, want about %.2f s (both children's burns)", got, 2*burnFor.Seconds())
+	}
 }

@@ -364,7 +364,7 @@ func (r *runner) send(i int, sched time.Duration, req *fasthttp.Request, resp *f
 		res.Outcome, res.Err = TransportError, err.Error()
 	} else {
 		res.Status = resp.StatusCode()
-		res.Replayed = bytes.Equal(resp.Header.PeekBytes(hReplayed), []byte("true"))
+		res.Replayed = res.Status == fasthttp.StatusAccepted && replayed(&resp.Header)
 		res.Outcome = classify(res.Status, res.Replayed, resp.Body())
 		if res.Status == fasthttp.StatusAccepted {
 			res.OrderID = string(field(resp.Body(), idField))
@@ -377,6 +377,23 @@ func (r *runner) send(i int, sched time.Duration, req *fasthttp.Request, resp *f
 		_ = r.hist.RecordValue(int64(res.Latency() / time.Microsecond))
 		r.mu.Unlock()
 	}
+}
+
+// replayed reads Idempotent-Replayed whatever its case: header names are
+// case-insensitive, the client keeps them as sent (it does not normalise
+// them, for speed), and a proxy may lower them (HAProxy does).
+func replayed(h *fasthttp.ResponseHeader) bool {
+	if v := h.PeekBytes(hReplayed); v != nil {
+		return bytes.Equal(v, []byte("true"))
+	}
+	found := false
+	for k, v := range h.All() {
+		if bytes.EqualFold(k, hReplayed) {
+			found = bytes.Equal(v, []byte("true"))
+			break
+		}
+	}
+	return found
 }
 
 // classify maps an answer to an Outcome by status and problem code. A

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/refserver"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/results"
 )
@@ -373,5 +375,31 @@ func TestOpenWarmUpFailure(t *testing.T) {
 	cfg := Config{Addr: addr, Path: "/v1/sales/s/orders", Timeout: time.Second, MaxConns: 2}
 	if _, err := Open(context.Background(), cfg, Schedule{0}, testRequests(1)); err == nil || !strings.Contains(err.Error(), "warm-up") {
 		t.Errorf("Open against a closed port: err = %v, want a warm-up error", err)
+	}
+}
+
+// Idempotent-Replayed is read whatever the case of its name: HAProxy, in
+// front of the cluster profile's APIs, sends it lower-cased.
+func TestReplayedHeaderAnyCase(t *testing.T) {
+	for _, c := range []struct {
+		name, value string
+		want        bool
+	}{
+		{"Idempotent-Replayed", "true", true},
+		{"idempotent-replayed", "true", true},
+		{"IDEMPOTENT-REPLAYED", "true", true},
+		{"idempotent-replayed", "false", false},
+		{"Idempotent-Replay", "true", false},
+	} {
+		var h fasthttp.ResponseHeader
+		h.DisableNormalizing()
+		h.Set(c.name, c.value)
+		if got := replayed(&h); got != c.want {
+			t.Errorf("%s: %s = %v, want %v", c.name, c.value, got, c.want)
+		}
+	}
+	var none fasthttp.ResponseHeader
+	if replayed(&none) {
+		t.Error("no header: replayed")
 	}
 }

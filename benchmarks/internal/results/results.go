@@ -26,7 +26,10 @@ type File struct {
 	Machine     Machine      `json:"machine"`
 	Git         Git          `json:"git"`
 	Calibration *Calibration `json:"calibration,omitempty"`
-	Scenarios   []Scenario   `json:"scenarios"`
+	// RateFactor multiplied every scenario's share of the ceiling (absent:
+	// 1; the cluster profile runs at suite.ClusterRateFactor).
+	RateFactor float64    `json:"rate_factor,omitempty"`
+	Scenarios  []Scenario `json:"scenarios"`
 	// Pass is true when every scenario passed (invariants and thresholds).
 	Pass bool `json:"pass"`
 }

@@ -19,7 +19,7 @@ import (
 // invariant broken at any rate fails the scenario.
 func (b *Bench) search(ctx context.Context, s *scenarios.Scenario) (*results.Scenario, error) {
 	se := s.Search
-	start, limit, err := se.Rates(b.ceiling)
+	start, limit, err := se.Rates(b.ceiling * b.rateFactor())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.Name, err)
 	}

@@ -162,6 +162,18 @@ func TestEvaluateViolations(t *testing.T) {
 			id: "I2", wantOffending: []string{"s.02 (persisted, never answered 202)"},
 		},
 		{
+			name: "confirmed row never answered 202, another key's request unanswered",
+			f: func() *fixture {
+				f := newFixture(5, 1)
+				f.accept("u1", "k1", "s.01")
+				f.answer("u2", "k2", load.TransportError, "")
+				f.answer("u2", "k3", load.SoldOut, "").row("s.02", "u2", "k3", "confirmed")
+				f.remaining--
+				return f
+			},
+			id: "I2", wantOffending: []string{"s.02 (persisted, never answered 202)"},
+		},
+		{
 			name: "same key, two different order ids",
 			f: func() *fixture {
 				f := newFixture(5, 2)
@@ -365,6 +377,14 @@ func TestEvaluateIdempotencyPasses(t *testing.T) {
 			f := newFixture(5, 1)
 			f.accept("u1", "k", "s.01")
 			f.accept("u2", "k", "s.02")
+			return f
+		}},
+		{"persisted for a request that got no answer (its API died holding it)", func() *fixture {
+			f := newFixture(5, 1)
+			f.accept("u1", "k1", "s.01")
+			f.answer("u2", "k2", load.TransportError, "").row("s.02", "u2", "k2", "confirmed")
+			f.answer("u3", "k3", load.HTTPError, "").row("s.03", "u3", "k3", "confirmed")
+			f.remaining -= 2
 			return f
 		}},
 	}
