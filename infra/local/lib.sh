@@ -9,6 +9,15 @@ RUN="$STATE/run"
 DATA="$STATE/data"
 mkdir -p "$LOGS" "$RUN" "$DATA"
 
+# BLITZBUY_PROFILE selects the topology: `default` (one node of everything)
+# or `cluster` (3 Kafka brokers, Redis primary + 2 replicas + 3 Sentinels,
+# HAProxy in front of 2 order-api, 2 order-writers). docs/operations.md.
+PROFILE="${BLITZBUY_PROFILE:-default}"
+case "$PROFILE" in
+default | cluster) ;;
+*) printf '\033[31m[stack] FAILED:\033[0m BLITZBUY_PROFILE=%s: want default or cluster\n' "$PROFILE" >&2; exit 1 ;;
+esac
+
 log()  { printf '\033[1m[stack]\033[0m %s\n' "$*" >&2; }
 die()  { printf '\033[31m[stack] FAILED:\033[0m %s\n' "$*" >&2; exit 1; }
 
