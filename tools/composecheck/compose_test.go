@@ -37,14 +37,56 @@ var secrets = map[string]string{
 	"BLITZBUY_GRAFANA_ADMIN_PASSWORD": "test-grafana-password",
 }
 
-// stack is everything the checks look at: the loaded compose project and the
-// configuration files it mounts, parsed.
+// stack is everything the checks look at: the service sets the documented
+// commands start, and the configuration files they mount, parsed.
 type stack struct {
-	root        string
+	root string
+	// project is what `docker compose up` starts: the services without a
+	// profile.
 	project     *types.Project
 	prometheus  promConfig
 	datasources grafanaDatasources
 	dashboards  grafanaDashboards
+
+	// cluster is what the cluster command of the file's header starts
+	// (clusterCmd): its targets with their dependencies, as compose selects
+	// them. The fields after it are the files its services mount.
+	cluster            *types.Project
+	clusterCmd         upCommand
+	clusterPrometheus  promConfig
+	clusterDatasources grafanaDatasources
+	haproxy            haproxyConfig
+	sentinels          map[string]sentinelConfig // by service name
+}
+
+// A command is one service set the generic checks run on, with the label
+// their problems carry.
+type command struct {
+	label   string
+	project *types.Project
+}
+
+func (s *stack) commands() []command {
+	return []command{
+		{"docker compose up", s.project},
+		{s.clusterCmd.String(), s.cluster},
+	}
+}
+
+// eachCommand runs a per-service check on every command's service set. A
+// service both start (postgres, jaeger) reports a problem once.
+func eachCommand(s *stack, f func(command) []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range s.commands() {
+		for _, problem := range f(c) {
+			if !seen[problem] {
+				seen[problem] = true
+				out = append(out, problem)
+			}
+		}
+	}
+	return out
 }
 
 type promConfig struct {
@@ -85,21 +127,24 @@ type grafanaDashboards struct {
 // loadProject loads the compose file the way `docker compose` does
 // (interpolation, normalization, consistency checks, resolved paths), with an
 // environment made of env only: neither the OS environment nor a .env file
-// leaks in.
-func loadProject(root string, env map[string]string) (*types.Project, error) {
+// leaks in. Without profiles it is what a plain `docker compose up` sees.
+func loadProject(root string, env map[string]string, profiles ...string) (*types.Project, error) {
 	var list []string
 	for k, v := range env {
 		list = append(list, k+"="+v)
 	}
-	opts, err := cli.NewProjectOptions(
-		[]string{filepath.Join(root, composeFile)},
+	fns := []cli.ProjectOptionsFn{
 		cli.WithWorkingDirectory(root),
 		cli.WithEnv(list),
 		cli.WithInterpolation(true),
 		cli.WithNormalization(true),
 		cli.WithConsistency(true),
 		cli.WithResolvedPaths(true),
-	)
+	}
+	if len(profiles) > 0 {
+		fns = append(fns, cli.WithProfiles(profiles))
+	}
+	opts, err := cli.NewProjectOptions([]string{filepath.Join(root, composeFile)}, fns...)
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +172,8 @@ func loadStack(t testing.TB) *stack {
 	graf := service(t, p, "grafana")
 	readYAML(t, hostPath(t, graf, "/etc/grafana/provisioning/datasources/datasources.yml"), &s.datasources)
 	readYAML(t, hostPath(t, graf, "/etc/grafana/provisioning/dashboards/dashboards.yml"), &s.dashboards)
+
+	loadCluster(t, s)
 	return s
 }
 
@@ -220,6 +267,17 @@ var checks = map[string]check{
 	"grafana datasources":     checkGrafanaDatasources,
 	"service environment":     checkServiceEnvironment,
 	"go service healthchecks": checkGoServiceHealthchecks,
+
+	"default services":            checkDefaultServices,
+	"cluster command":             checkClusterCommand,
+	"cluster images":              checkClusterImages,
+	"kafka cluster":               checkKafkaCluster,
+	"kafka cluster topics":        checkKafkaClusterTopics,
+	"redis sentinel":              checkRedisSentinel,
+	"haproxy":                     checkHAProxy,
+	"cluster service environment": checkClusterServiceEnvironment,
+	"cluster prometheus":          checkClusterPrometheus,
+	"cluster grafana":             checkClusterGrafana,
 }
 
 func TestCompose(t *testing.T) {
@@ -238,10 +296,12 @@ func TestCompose(t *testing.T) {
 	}
 }
 
-func checkHealthchecks(s *stack) []string {
+func checkHealthchecks(s *stack) []string { return eachCommand(s, healthchecks) }
+
+func healthchecks(c command) []string {
 	var out []string
-	for _, name := range sortedNames(s.project) {
-		svc := s.project.Services[name]
+	for _, name := range sortedNames(c.project) {
+		svc := c.project.Services[name]
 		if oneShot(svc) {
 			continue
 		}
@@ -258,15 +318,17 @@ func checkHealthchecks(s *stack) []string {
 
 // checkOneShots: a one-shot service is waited for with
 // service_completed_successfully by at least one service.
-func checkOneShots(s *stack) []string {
+func checkOneShots(s *stack) []string { return eachCommand(s, oneShots) }
+
+func oneShots(c command) []string {
 	var out []string
-	for _, name := range sortedNames(s.project) {
-		if !oneShot(s.project.Services[name]) {
+	for _, name := range sortedNames(c.project) {
+		if !oneShot(c.project.Services[name]) {
 			continue
 		}
 		var waiters []string
-		for _, other := range sortedNames(s.project) {
-			if dep, ok := s.project.Services[other].DependsOn[name]; ok && dep.Condition == types.ServiceConditionCompletedSuccessfully {
+		for _, other := range sortedNames(c.project) {
+			if dep, ok := c.project.Services[other].DependsOn[name]; ok && dep.Condition == types.ServiceConditionCompletedSuccessfully {
 				waiters = append(waiters, other)
 			}
 		}
@@ -278,10 +340,12 @@ func checkOneShots(s *stack) []string {
 	return out
 }
 
-func checkDependsOn(s *stack) []string {
+func checkDependsOn(s *stack) []string { return eachCommand(s, dependsOn) }
+
+func dependsOn(c command) []string {
 	var out []string
-	for _, name := range sortedNames(s.project) {
-		deps := s.project.Services[name].DependsOn
+	for _, name := range sortedNames(c.project) {
+		deps := c.project.Services[name].DependsOn
 		targets := make([]string, 0, len(deps))
 		for target := range deps {
 			targets = append(targets, target)
@@ -289,7 +353,7 @@ func checkDependsOn(s *stack) []string {
 		sort.Strings(targets)
 		for _, target := range targets {
 			cond := deps[target].Condition
-			dep, ok := s.project.Services[target]
+			dep, ok := c.project.Services[target]
 			if !ok {
 				out = append(out, fmt.Sprintf("service %q depends on %q: got no such service, want a defined one", name, target))
 				continue
@@ -324,10 +388,12 @@ func splitImage(ref string) (tag, digest string) {
 
 // checkImagesPinned: images pulled from a registry carry an exact version tag
 // (or a digest); services built here are checked through their Dockerfiles.
-func checkImagesPinned(s *stack) []string {
+func checkImagesPinned(s *stack) []string { return eachCommand(s, imagesPinned) }
+
+func imagesPinned(c command) []string {
 	var out []string
-	for _, name := range sortedNames(s.project) {
-		svc := s.project.Services[name]
+	for _, name := range sortedNames(c.project) {
+		svc := c.project.Services[name]
 		if svc.Build != nil {
 			continue
 		}
@@ -347,10 +413,12 @@ func checkImagesPinned(s *stack) []string {
 
 // checkDockerfiles: every build points at an existing Dockerfile whose base
 // images are pinned (a tag other than latest, or a digest).
-func checkDockerfiles(s *stack) []string {
+func checkDockerfiles(s *stack) []string { return eachCommand(s, dockerfiles) }
+
+func dockerfiles(c command) []string {
 	var out []string
-	for _, name := range sortedNames(s.project) {
-		svc := s.project.Services[name]
+	for _, name := range sortedNames(c.project) {
+		svc := c.project.Services[name]
 		b := svc.Build
 		if b == nil {
 			continue
@@ -412,11 +480,13 @@ func dockerFroms(data []byte) []string {
 	return images
 }
 
-func checkPortsLoopback(s *stack) []string {
+func checkPortsLoopback(s *stack) []string { return eachCommand(s, portsLoopback) }
+
+func portsLoopback(c command) []string {
 	var out []string
 	seen := map[string]string{}
-	for _, name := range sortedNames(s.project) {
-		for _, p := range s.project.Services[name].Ports {
+	for _, name := range sortedNames(c.project) {
+		for _, p := range c.project.Services[name].Ports {
 			if p.HostIP != "127.0.0.1" {
 				out = append(out, fmt.Sprintf("service %q: port %d host ip got %q, want 127.0.0.1", name, p.Target, p.HostIP))
 			}
@@ -426,7 +496,7 @@ func checkPortsLoopback(s *stack) []string {
 			}
 			key := p.Published + "/" + p.Protocol
 			if prev, dup := seen[key]; dup {
-				out = append(out, fmt.Sprintf("host port %s: got published by %q and %q, want one service", key, prev, name))
+				out = append(out, fmt.Sprintf("%s: host port %s: got published by %q and %q, want one service", c.label, key, prev, name))
 			}
 			seen[key] = name
 		}
@@ -434,25 +504,40 @@ func checkPortsLoopback(s *stack) []string {
 	return out
 }
 
-// checkExpectedPorts: the ports of DESIGN.md, each published by its service.
+// checkExpectedPorts: the ports of DESIGN.md, each published by its service,
+// in the single-node set and (where the cluster has an equivalent) in the
+// cluster command's set, so the cluster answers on the same addresses.
 func checkExpectedPorts(s *stack) []string {
-	want := []struct{ service, port string }{
-		{"order-api", "8080"},
-		{"order-api", "9464"},
-		{"order-writer", "9465"},
-		{"redis", "6379"},
-		{"postgres", "5432"},
-		{"kafka", "9092"},
-		{"jaeger", "16686"},
-		{"jaeger", "4317"},
-		{"jaeger", "4318"},
-		{"prometheus", "9090"},
-		{"grafana", "3000"},
+	want := []struct {
+		project       *types.Project
+		service, port string
+	}{
+		{s.project, "order-api", "8080"},
+		{s.project, "order-api", "9464"},
+		{s.project, "order-writer", "9465"},
+		{s.project, "redis", "6379"},
+		{s.project, "postgres", "5432"},
+		{s.project, "kafka", "9092"},
+		{s.project, "jaeger", "16686"},
+		{s.project, "jaeger", "4317"},
+		{s.project, "jaeger", "4318"},
+		{s.project, "prometheus", "9090"},
+		{s.project, "grafana", "3000"},
+
+		{s.cluster, "haproxy", "8080"},
+		{s.cluster, "redis-1", "6379"},
+		{s.cluster, "postgres", "5432"},
+		{s.cluster, "kafka-1", "9092"},
+		{s.cluster, "jaeger", "16686"},
+		{s.cluster, "jaeger", "4317"},
+		{s.cluster, "jaeger", "4318"},
+		{s.cluster, "prometheus-cluster", "9090"},
+		{s.cluster, "grafana-cluster", "3000"},
 	}
 	var out []string
 	for _, w := range want {
 		var got []string
-		for _, p := range s.project.Services[w.service].Ports {
+		for _, p := range w.project.Services[w.service].Ports {
 			got = append(got, p.Published)
 		}
 		if !slices.Contains(got, w.port) {
@@ -462,10 +547,12 @@ func checkExpectedPorts(s *stack) []string {
 	return out
 }
 
-func checkBindMounts(s *stack) []string {
+func checkBindMounts(s *stack) []string { return eachCommand(s, bindMounts) }
+
+func bindMounts(c command) []string {
 	var out []string
-	for _, name := range sortedNames(s.project) {
-		for _, v := range s.project.Services[name].Volumes {
+	for _, name := range sortedNames(c.project) {
+		for _, v := range c.project.Services[name].Volumes {
 			if v.Type != types.VolumeTypeBind {
 				continue
 			}
@@ -671,17 +758,28 @@ func merge(a, b map[string]string) map[string]string {
 }
 
 // checkGoServiceHealthchecks: the distroless service images have no shell or
-// wget, so their healthcheck execs the service binary with -healthcheck.
+// wget, so their healthcheck execs the service binary with -healthcheck; the
+// cluster's instances are built from the same images.
 func checkGoServiceHealthchecks(s *stack) []string {
-	cases := []struct{ service, binary string }{
-		{"order-api", "/usr/local/bin/orderapi"},
-		{"order-writer", "/usr/local/bin/orderwriter"},
+	type goService struct {
+		project         *types.Project
+		service, binary string
+	}
+	binaries := []goService{
+		{s.project, "order-api", "/usr/local/bin/orderapi"},
+		{s.project, "order-writer", "/usr/local/bin/orderwriter"},
+	}
+	cases := slices.Clone(binaries)
+	for _, b := range binaries {
+		for _, name := range instances(s, b.service) {
+			cases = append(cases, goService{s.cluster, name, b.binary})
+		}
 	}
 	var out []string
 	for _, c := range cases {
 		want := []string{"CMD", c.binary, "-healthcheck"}
 		var got []string
-		if hc := s.project.Services[c.service].HealthCheck; hc != nil {
+		if hc := c.project.Services[c.service].HealthCheck; hc != nil {
 			got = hc.Test
 		}
 		if !slices.Equal(got, want) {
@@ -707,22 +805,28 @@ func TestComposeRequiresSecrets(t *testing.T) {
 	}
 }
 
+// A breakage is one way to break a freshly loaded stack, and the check that
+// must then report a problem.
+type breakage struct {
+	name  string
+	check string
+	brk   func(*stack)
+}
+
+// editService edits a service of the default set in place.
+func editService(name string, edit func(*types.ServiceConfig)) func(*stack) {
+	return func(s *stack) {
+		svc := s.project.Services[name]
+		edit(&svc)
+		s.project.Services[name] = svc
+	}
+}
+
 // TestChecksCatchBreakage breaks a freshly loaded copy of the stack in one
 // way per case and asserts that the named check reports it, so no check
 // passes vacuously.
 func TestChecksCatchBreakage(t *testing.T) {
-	editService := func(name string, edit func(*types.ServiceConfig)) func(*stack) {
-		return func(s *stack) {
-			svc := s.project.Services[name]
-			edit(&svc)
-			s.project.Services[name] = svc
-		}
-	}
-	cases := []struct {
-		name  string
-		check string
-		brk   func(*stack)
-	}{
+	cases := []breakage{
 		{"redis without healthcheck", "healthchecks", editService("redis", func(svc *types.ServiceConfig) { svc.HealthCheck = nil })},
 		{"postgres healthcheck disabled", "healthchecks", editService("postgres", func(svc *types.ServiceConfig) {
 			svc.HealthCheck = &types.HealthCheckConfig{Disable: true}
@@ -795,6 +899,7 @@ func TestChecksCatchBreakage(t *testing.T) {
 			svc.HealthCheck = &types.HealthCheckConfig{Test: types.HealthCheckTest{"CMD", "wget", "-q", "http://127.0.0.1:8080/healthz"}}
 		})},
 	}
+	cases = append(cases, clusterBreakage...)
 	covered := map[string]bool{}
 	for _, c := range cases {
 		covered[c.check] = true
