@@ -239,13 +239,15 @@ kafka_spawn() { # kafka_spawn NAME PROPS — one broker JVM
 		-cp "$KAFKA_HOME/libs/*" kafka.Kafka "$2"
 }
 kafka_render() { # kafka_render PORT CONTROLLER_PORT LOG_DIR — the template with this node's values
-	sed -e "s#@LOG_DIR@#$3#" -e "s#@PORT@#$1#g" -e "s#@CONTROLLER_PORT@#$2#g" "$ROOT/infra/kafka/server.properties"
+	sed -e "s#@LOG_DIR@#$3#" -e "s#@PORT@#$1#g" -e "s#@CONTROLLER_PORT@#$2#g" \
+		-e "s#@DRILL_PORT@#$(($1 + 10100))#g" -e "s#@DRILL_PROXY_PORT@#$(($1 + 10000))#g" "$ROOT/infra/kafka/server.properties"
 }
 kafka_up() {
 	kafka_install
 	if [[ $PROFILE == cluster ]]; then kafka_cluster_up; return; fi
 	if pid_alive kafka && port_open "$KAFKA_PORT"; then return 0; fi
 	guard_port kafka "$KAFKA_PORT"; guard_port kafka-controller "$KAFKA_CONTROLLER_PORT"
+	guard_port kafka-drill "$((KAFKA_PORT + 10100))"
 	local dir="$DATA/kafka" props="$STATE/kafka/server.properties"
 	mkdir -p "$dir" "$STATE/kafka"
 	kafka_render "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$dir" >"$props"

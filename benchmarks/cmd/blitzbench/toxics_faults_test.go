@@ -5,9 +5,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,13 +32,42 @@ import (
 // checks I1-I5 over the whole run, and after the partition the node check
 // must find the same Redis again (no fence, no ledger_rebuilding).
 func TestFaultRedisLinkToxics(t *testing.T) {
+	linkDrill(t, "redis-link", func(stack map[string]string) string { return stack["BLITZBUY_REDIS_ADDR"] },
+		func(proxy string) string { return "BLITZBUY_REDIS_ADDR=" + proxy })
+}
+
+// TestFaultKafkaLinkToxics: the same faults on order-api's link to Kafka.
+// The broker's DRILL listener (infra/kafka/server.properties) advertises
+// the proxy's address (its PLAINTEXT port + 10,000), so the producer,
+// bootstrapped at the proxy, stays behind it. Publishes slow down, then
+// fail after BLITZBUY_PUBLISH_TIMEOUT (503, the reservation released);
+// nothing answered 202 is lost and nothing answered 503 is persisted.
+func TestFaultKafkaLinkToxics(t *testing.T) {
+	linkDrill(t, "kafka-link", func(stack map[string]string) string {
+		host, port, _ := net.SplitHostPort(strings.Split(stack["BLITZBUY_KAFKA_BROKERS"], ",")[0])
+		n, _ := strconv.Atoi(port)
+		return net.JoinHostPort(host, strconv.Itoa(n+10100))
+	}, func(proxy string) string { return "BLITZBUY_KAFKA_BROKERS=" + proxy })
+}
+
+// linkDrill puts toxiproxy between order-api and the server upstream names
+// (the proxy listens where env, given its address, points order-api), runs
+// testdata/<name>.yaml and poisons the link on a schedule.
+func linkDrill(t *testing.T, name string, upstream func(stack map[string]string) string, point func(proxy string) string) {
 	root := localenv.Root(t)
 	stack := localenv.Stack(t, root)
 	if p := stack["BLITZBUY_PROFILE"]; p != "" && p != "default" {
-		t.Fatalf("the stack's profile is %q: this drill proxies the default profile's single Redis", p)
+		t.Fatalf("the stack's profile is %q: this drill proxies the default profile's single servers", p)
+	}
+	up := upstream(stack)
+	listen := "127.0.0.1:0"
+	if name == "kafka-link" { // the broker advertises the proxy at a fixed port
+		_, port, _ := net.SplitHostPort(up)
+		n, _ := strconv.Atoi(port)
+		listen = "127.0.0.1:" + strconv.Itoa(n-100)
 	}
 	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
-	link := toxiproxy.NewProxy(srv, "redis", "127.0.0.1:0", stack["BLITZBUY_REDIS_ADDR"])
+	link := toxiproxy.NewProxy(srv, name, listen, up)
 	if err := link.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -56,14 +87,14 @@ func TestFaultRedisLinkToxics(t *testing.T) {
 	defer writer.Stop()
 	addr := proc.FreeAddr(t)
 	api := proc.Start(t, filepath.Join(bin, "orderapi"), append(common, "BLITZBUY_HTTP_ADDR="+addr,
-		"BLITZBUY_REDIS_ADDR="+link.Listen, // only order-api's link is poisoned
+		point(link.Listen), // only order-api's link is poisoned
 		"BLITZBUY_JWT_SECRET="+secret, "BLITZBUY_ADMIN_TOKEN="+admin, "BLITZBUY_RATE_LIMIT=0")...)
 	defer api.Stop()
 	proc.WaitReady(t, "http://"+addr+"/readyz", 30*time.Second)
 
 	out := t.TempDir()
 	cmd := exec.Command(filepath.Join(bin, "blitzbench"), "run", "--calibrate-seconds", "0.5", "--drain-timeout", "90s",
-		"--out", out, filepath.Join(root, "benchmarks/cmd/blitzbench/testdata/redis-link.yaml"))
+		"--out", out, filepath.Join(root, "benchmarks/cmd/blitzbench/testdata", name+".yaml"))
 	cmd.Dir = root
 	cmd.Env = append(append(os.Environ(), env...), "BLITZBUY_API_URL=http://"+addr, "BLITZBUY_JWT_SECRET="+secret,
 		"BLITZBUY_ADMIN_TOKEN="+admin, "BLITZBUY_WRITER_GROUP="+group)
@@ -73,17 +104,17 @@ func TestFaultRedisLinkToxics(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	toxic := func(name, typ string, attrs string) error {
+	toxic := func(toxic, typ string, attrs string) error {
 		_, err := link.Toxics.AddToxicJson(strings.NewReader(fmt.Sprintf(
-			`{"name":%q,"type":%q,"stream":"downstream","toxicity":1,"attributes":%s}`, name, typ, attrs)))
+			`{"name":%q,"type":%q,"stream":"downstream","toxicity":1,"attributes":%s}`, toxic, typ, attrs)))
 		if err == nil {
-			t.Logf("%s on the Redis link at %s", name, time.Now().Format("15:04:05.000"))
+			t.Logf("%s on the %s at %s", toxic, name, time.Now().Format("15:04:05.000"))
 		}
 		return err
 	}
-	heal := func(name string) error {
-		t.Logf("%s healed at %s", name, time.Now().Format("15:04:05.000"))
-		return link.Toxics.RemoveToxic(ctx, name)
+	heal := func(toxic string) error {
+		t.Logf("%s healed at %s", toxic, time.Now().Format("15:04:05.000"))
+		return link.Toxics.RemoveToxic(ctx, toxic)
 	}
 	steps := []struct {
 		wait time.Duration
@@ -99,7 +130,7 @@ func TestFaultRedisLinkToxics(t *testing.T) {
 	faulted := make(chan error, 1)
 	go func() {
 		deadline := time.Now().Add(3 * time.Minute)
-		for !strings.Contains(buf.String(), "redis-link: 300 req/s for 40 s") {
+		for !strings.Contains(buf.String(), name+": 300 req/s for 40 s") {
 			if time.Now().After(deadline) {
 				faulted <- fmt.Errorf("the load did not start within 3 minutes")
 				return
@@ -135,7 +166,8 @@ func TestFaultRedisLinkToxics(t *testing.T) {
 		}
 	}
 	// Bounded: the resets and the partition are 13 s of the 40, and an
-	// order caught in them fails within the client's 2 s write timeout.
+	// order caught in them fails within the client's timeout (Redis's 2 s
+	// write timeout, Kafka's 5 s publish timeout).
 	if u, n := sc.Outcomes["unavailable"], sc.Load.Requests; u == 0 || u > n/2 {
 		t.Errorf("%d of %d answers were unavailable, want some and at most half", u, n)
 	}
