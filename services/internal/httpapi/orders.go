@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 
 	"github.com/go-chi/chi/v5"
@@ -63,7 +64,8 @@ func decodeJSON(contentType string, body io.Reader, v any) (status int, err erro
 
 // decodeBody is the one place request bodies are decoded: 413 beyond the
 // size limit, 415 for a non-JSON Content-Type, 400 for malformed JSON,
-// unknown fields or trailing data. An empty body is allowed only when
+// unknown fields (names match exactly), duplicate keys, a non-integral
+// number for an integer, or trailing data (exactJSON). An empty body is allowed only when
 // allowEmpty (it then reports empty and leaves v untouched).
 func decodeBody(contentType string, body io.Reader, v any, allowEmpty bool) (empty bool, status int, err error) {
 	raw, err := io.ReadAll(body)
@@ -83,7 +85,14 @@ func decodeBody(contentType string, body io.Reader, v any, allowEmpty bool) (emp
 	if mt, _, err := mime.ParseMediaType(contentType); err != nil || mt != "application/json" {
 		return false, http.StatusUnsupportedMediaType, order.Errorf(order.CodeInvalidRequest, "Content-Type must be application/json")
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
+	clean, err := exactJSON(raw, reflect.TypeOf(v))
+	switch {
+	case err == errTrailing:
+		return false, http.StatusBadRequest, order.Errorf(order.CodeInvalidRequest, "the body must hold exactly one JSON object")
+	case err != nil:
+		return false, http.StatusBadRequest, order.Errorf(order.CodeInvalidRequest, "malformed JSON body: %s", jsonErrorDetail(err))
+	}
+	dec := json.NewDecoder(bytes.NewReader(clean))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return false, http.StatusBadRequest, order.Errorf(order.CodeInvalidRequest, "malformed JSON body: %s", jsonErrorDetail(err))
@@ -98,7 +107,10 @@ func decodeBody(contentType string, body io.Reader, v any, allowEmpty bool) (emp
 func jsonErrorDetail(err error) string {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var rule *bodyError
 	switch {
+	case errors.As(err, &rule):
+		return rule.msg
 	case errors.As(err, &syn):
 		return "syntax error at byte " + strconv.FormatInt(syn.Offset, 10)
 	case errors.As(err, &typ):
