@@ -36,7 +36,7 @@ import (
 // 202 is lost, nothing is oversold.
 func TestClusterFaultKafkaLeaderKilled(t *testing.T) {
 	d := newClusterDrill(t)
-	sc := d.run(t, "cluster-broker.yaml", func(t *testing.T) (string, error) {
+	sc := d.run(t, "cluster-broker", func(t *testing.T) (string, error) {
 		node, err := d.kafkaLeader(t)
 		if err != nil {
 			return "", err
@@ -58,7 +58,7 @@ func TestClusterFaultKafkaLeaderKilled(t *testing.T) {
 // is lost, nothing is oversold, replays survive.
 func TestClusterFaultRedisPrimaryKilled(t *testing.T) {
 	d := newClusterDrill(t)
-	sc := d.run(t, "cluster-redis.yaml", func(t *testing.T) (string, error) {
+	sc := d.run(t, "cluster-redis", func(t *testing.T) (string, error) {
 		node, err := d.redisPrimary()
 		if err != nil {
 			return "", err
@@ -91,7 +91,7 @@ func TestClusterFaultRedisPrimaryKilled(t *testing.T) {
 // held fail, and none of those was answered 202.
 func TestClusterFaultInstancesKilled(t *testing.T) {
 	d := newClusterDrill(t)
-	sc := d.run(t, "cluster-instances.yaml", func(t *testing.T) (string, error) {
+	sc := d.run(t, "cluster-instances", func(t *testing.T) (string, error) {
 		t.Cleanup(func() { d.services(t) })
 		if err := d.kill("orderapi-1"); err != nil {
 			return "", err
@@ -128,63 +128,22 @@ func newClusterDrill(t *testing.T) *clusterDrill {
 	return d
 }
 
-// run runs scenario with blitzbench, calls fault 6 s into its load and heal
-// 10 s after that, and checks I1-I5 and blitzbench's own thresholds.
+// run runs testdata/<scenario>.yaml with blitzbench against the running
+// services, calls fault 6 s into its load and heal 10 s after that, and
+// checks I1-I5 and blitzbench's own thresholds.
 func (d *clusterDrill) run(t *testing.T, scenario string, fault func(*testing.T) (string, error), heal func(*testing.T)) results.Scenario {
 	t.Helper()
-	out := t.TempDir()
-	cmd := exec.Command(filepath.Join(d.bin, "blitzbench"), "run", "--calibrate-seconds", "0.5", "--drain-timeout", "120s",
-		"--out", out, filepath.Join(d.root, "benchmarks/cmd/blitzbench/testdata", scenario))
-	cmd.Dir = d.root
-	cmd.Env = append(os.Environ(), localenv.Environ(d.env)...)
-	var buf lockedBuffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	faulted := make(chan error, 1)
-	go func() {
-		started := strings.TrimSuffix(scenario, ".yaml") + ": 300 req/s for 30 s" // the file's name is its scenario's
-		deadline := time.Now().Add(4 * time.Minute)
-		for !strings.Contains(buf.String(), started) {
-			if time.Now().After(deadline) {
-				faulted <- fmt.Errorf("the load did not start within 4 minutes")
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+	sc, _ := benchDrill(t, d.root, d.bin, localenv.Environ(d.env), scenario, "120s", func() error {
 		time.Sleep(6 * time.Second)
 		what, err := fault(t)
 		t.Logf("killed %s at %s", what, time.Now().Format("15:04:05.000"))
 		if err != nil {
-			faulted <- err
-			return
+			return err
 		}
 		time.Sleep(10 * time.Second)
 		heal(t)
-		faulted <- nil
-	}()
-	runErr := cmd.Wait()
-	if err := <-faulted; err != nil {
-		t.Fatalf("the fault: %v; blitzbench said:\n%s", err, buf.String())
-	}
-	f, err := results.Read(filepath.Join(out, "results.json"))
-	if err != nil {
-		t.Fatalf("no results.json (%v); blitzbench said:\n%s", err, buf.String())
-	}
-	sc := f.Scenarios[0]
-	t.Logf("outcomes %v; drain %.1f s", sc.Outcomes, sc.Drain.Seconds)
-	for _, s := range sc.Timeline {
-		t.Logf("  t=%2.0f s  %v  p99 %.0f ms", s.T, s.Outcomes, s.P99Ms)
-	}
-	for _, id := range []string{"I1", "I2", "I3", "I4", "I5"} {
-		if inv := invariant(t, f, id); !inv.Pass {
-			t.Errorf("%s = %+v, want pass", id, inv)
-		}
-	}
-	if runErr != nil {
-		t.Errorf("blitzbench exit = %v, want 0; output:\n%s", runErr, buf.String())
-	}
+		return nil
+	})
 	return sc
 }
 
@@ -253,7 +212,7 @@ func (d *clusterDrill) kafkaLeader(t *testing.T) (int32, error) {
 	return best, nil
 }
 
-// sentinels asks the first Sentinel that answers.
+// sentinel is a client of the first Sentinel that answers.
 func (d *clusterDrill) sentinel() (rueidis.Client, error) {
 	return rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{"127.0.0.1:26379", "127.0.0.1:26380", "127.0.0.1:26381"},
 		ForceSingleClient: true, DisableCache: true})

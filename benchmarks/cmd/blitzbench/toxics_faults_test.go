@@ -6,9 +6,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,10 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/blitzbuy/blitzbuy/benchmarks/internal/results"
-	"github.com/blitzbuy/blitzbuy/testkit"
 	"github.com/blitzbuy/blitzbuy/testkit/localenv"
-	"github.com/blitzbuy/blitzbuy/testkit/proc"
 )
 
 // TestFaultRedisLinkToxics: order-api reaches Redis through toxiproxy (in
@@ -72,37 +66,9 @@ func linkDrill(t *testing.T, name string, upstream func(stack map[string]string)
 		t.Fatal(err)
 	}
 	defer link.Stop()
+	// Only order-api's link is poisoned.
+	bin, env := drillServices(t, root, stack, point(link.Listen))
 
-	env := localenv.Environ(stack)
-	bin := t.TempDir()
-	for _, c := range []string{"orderapi", "orderwriter"} {
-		proc.Build(t, root, filepath.Join(bin, c), "./services/cmd/"+c)
-	}
-	proc.Build(t, root, filepath.Join(bin, "blitzbench"), "./benchmarks/cmd/blitzbench")
-	secret, admin := testkit.RandHex(32), testkit.RandHex(16)
-	group := "order-writer-redis-loss" // the Redis drills' group: kept between runs
-	common := append(env, "BLITZBUY_LOG_LEVEL=warn", "OTEL_TRACES_SAMPLER=always_off", "BLITZBUY_METRICS_ADDR=127.0.0.1:0",
-		"BLITZBUY_WRITER_GROUP="+group)
-	writer := proc.Start(t, filepath.Join(bin, "orderwriter"), common...)
-	defer writer.Stop()
-	addr := proc.FreeAddr(t)
-	api := proc.Start(t, filepath.Join(bin, "orderapi"), append(common, "BLITZBUY_HTTP_ADDR="+addr,
-		point(link.Listen), // only order-api's link is poisoned
-		"BLITZBUY_JWT_SECRET="+secret, "BLITZBUY_ADMIN_TOKEN="+admin, "BLITZBUY_RATE_LIMIT=0")...)
-	defer api.Stop()
-	proc.WaitReady(t, "http://"+addr+"/readyz", 30*time.Second)
-
-	out := t.TempDir()
-	cmd := exec.Command(filepath.Join(bin, "blitzbench"), "run", "--calibrate-seconds", "0.5", "--drain-timeout", "90s",
-		"--out", out, filepath.Join(root, "benchmarks/cmd/blitzbench/testdata", name+".yaml"))
-	cmd.Dir = root
-	cmd.Env = append(append(os.Environ(), env...), "BLITZBUY_API_URL=http://"+addr, "BLITZBUY_JWT_SECRET="+secret,
-		"BLITZBUY_ADMIN_TOKEN="+admin, "BLITZBUY_WRITER_GROUP="+group)
-	var buf lockedBuffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
 	toxic := func(toxic, typ string, attrs string) error {
 		_, err := link.Toxics.AddToxicJson(strings.NewReader(fmt.Sprintf(
@@ -127,44 +93,16 @@ func linkDrill(t *testing.T, name string, upstream func(stack map[string]string)
 		{2 * time.Second, func() error { return toxic("partition", "timeout", `{"timeout":0}`) }},
 		{10 * time.Second, func() error { return heal("partition") }},
 	}
-	faulted := make(chan error, 1)
-	go func() {
-		deadline := time.Now().Add(3 * time.Minute)
-		for !strings.Contains(buf.String(), name+": 300 req/s for 40 s") {
-			if time.Now().After(deadline) {
-				faulted <- fmt.Errorf("the load did not start within 3 minutes")
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+	defer link.Toxics.ResetToxics(ctx)
+	sc, _ := benchDrill(t, root, bin, env, name, "90s", func() error {
 		for _, s := range steps {
 			time.Sleep(s.wait)
 			if err := s.do(); err != nil {
-				faulted <- err
-				return
+				return err
 			}
 		}
-		faulted <- nil
-	}()
-	runErr := cmd.Wait()
-	link.Toxics.ResetToxics(ctx)
-	if err := <-faulted; err != nil {
-		t.Fatalf("poisoning the link: %v; blitzbench said:\n%s", err, buf.String())
-	}
-	f, err := results.Read(filepath.Join(out, "results.json"))
-	if err != nil {
-		t.Fatalf("no results.json (%v); blitzbench said:\n%s", err, buf.String())
-	}
-	sc := f.Scenarios[0]
-	t.Logf("outcomes %v; drain %.1f s", sc.Outcomes, sc.Drain.Seconds)
-	for _, s := range sc.Timeline {
-		t.Logf("  t=%2.0f s  %v  p50 %.0f ms  p99 %.0f ms", s.T, s.Outcomes, s.P50Ms, s.P99Ms)
-	}
-	for _, id := range []string{"I1", "I2", "I3", "I4", "I5"} {
-		if inv := invariant(t, f, id); !inv.Pass {
-			t.Errorf("%s = %+v, want pass", id, inv)
-		}
-	}
+		return nil
+	})
 	// Bounded: the resets and the partition are 13 s of the 40, and an
 	// order caught in them fails within the client's timeout (Redis's 2 s
 	// write timeout, Kafka's 5 s publish timeout).
@@ -173,8 +111,5 @@ func linkDrill(t *testing.T, name string, upstream func(stack map[string]string)
 	}
 	if n := sc.Outcomes["ledger_rebuilding"]; n != 0 {
 		t.Errorf("%d ledger_rebuilding answers: a reconnect to the same Redis was taken for another node", n)
-	}
-	if runErr != nil {
-		t.Errorf("blitzbench exit = %v, want 0; output:\n%s", runErr, buf.String())
 	}
 }
