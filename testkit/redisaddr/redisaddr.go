@@ -48,9 +48,3 @@ func Redact(addr string) string {
 	}
 	return scheme + "://" + rest
 }
-
-// Sentinel reports whether addr names Sentinels rather than a server.
-func Sentinel(addr string) bool {
-	opt, err := Option(addr, 0)
-	return err == nil && opt.Sentinel.MasterSet != ""
-}

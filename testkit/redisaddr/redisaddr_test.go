@@ -28,9 +28,6 @@ func TestOption(t *testing.T) {
 			t.Errorf("Option(%q, %d) = addrs %q db %d master_set %q, want %q %d %q", c.addr, c.db,
 				opt.InitAddress, opt.SelectDB, opt.Sentinel.MasterSet, c.wantAddrs, c.wantDB, c.wantSet)
 		}
-		if got := Sentinel(c.addr); got != (c.wantSet != "") {
-			t.Errorf("Sentinel(%q) = %v", c.addr, got)
-		}
 	}
 	if _, err := Option("redis://127.0.0.1:6379/notanumber", 0); err == nil {
 		t.Error("a URL with a bad database: got no error")
