@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"math"
 	"net/http"
@@ -18,6 +20,9 @@ import (
 type Principal struct {
 	UserID string
 	Admin  bool
+	// TokenID names the credential without revealing it, for audit records:
+	// "admin:" and the first 16 hex digits of the admin token's SHA-256.
+	TokenID string
 }
 
 type principalKey struct{}
@@ -31,6 +36,7 @@ func principalFrom(ctx context.Context) Principal {
 type Authenticator struct {
 	secret     []byte
 	adminToken []byte
+	adminID    string
 	parser     *jwt.Parser
 }
 
@@ -66,6 +72,7 @@ func NewAuthenticator(jwtSecret, adminToken string) (*Authenticator, error) {
 	return &Authenticator{
 		secret:     []byte(jwtSecret),
 		adminToken: []byte(adminToken),
+		adminID:    tokenID("admin", adminToken),
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 			jwt.WithExpirationRequired(),
@@ -87,6 +94,13 @@ func bearer(r *http.Request) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSpace(token), true
+}
+
+// tokenID is a credential's public name: kind, then the first 16 hex
+// digits of its SHA-256 (not reversible, stable across restarts).
+func tokenID(kind, secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return kind + ":" + hex.EncodeToString(sum[:8])
 }
 
 func (a *Authenticator) isAdmin(token string) bool {
@@ -165,7 +179,7 @@ func (a *Authenticator) middleware(allowUser, allowAdmin bool, onErr func(http.R
 			var p Principal
 			switch {
 			case allowAdmin && a.isAdmin(token):
-				p = Principal{Admin: true}
+				p = Principal{Admin: true, TokenID: a.adminID}
 			case allowUser:
 				id, err := a.UserID(token)
 				if err != nil {
