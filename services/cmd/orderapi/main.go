@@ -134,7 +134,11 @@ func newApp(ctx context.Context, cfg config.API, log *slog.Logger) (_ *app, err 
 	if err != nil {
 		return nil, err
 	}
-	auth, err := httpapi.NewAuthenticator(cfg.JWTSecret, cfg.AdminToken)
+	jwtCfg, err := cfg.JWT.Config()
+	if err != nil {
+		return nil, err
+	}
+	auth, err := jwtCfg.Authenticator(cfg.AdminToken)
 	if err != nil {
 		return nil, err
 	}

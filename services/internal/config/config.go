@@ -12,6 +12,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"time"
@@ -86,11 +87,11 @@ type API struct {
 	MetricsAddr string `env:"BLITZBUY_METRICS_ADDR" envDefault:"127.0.0.1:9464"`
 	// PostgresURL is optional here: GET /v1/orders reads confirmed orders
 	// from it, and falls back to Redis without it.
-	PostgresURL string        `env:"BLITZBUY_POSTGRES_URL" secret:"true"`
-	JWTSecret   string        `env:"BLITZBUY_JWT_SECRET,required" secret:"true"`
-	AdminToken  string        `env:"BLITZBUY_ADMIN_TOKEN,required" secret:"true"`
-	RateLimit   int64         `env:"BLITZBUY_RATE_LIMIT" envDefault:"5"`
-	RateWindow  time.Duration `env:"BLITZBUY_RATE_WINDOW" envDefault:"1m"`
+	PostgresURL string `env:"BLITZBUY_POSTGRES_URL" secret:"true"`
+	JWT
+	AdminToken string        `env:"BLITZBUY_ADMIN_TOKEN,required" secret:"true"`
+	RateLimit  int64         `env:"BLITZBUY_RATE_LIMIT" envDefault:"5"`
+	RateWindow time.Duration `env:"BLITZBUY_RATE_WINDOW" envDefault:"1m"`
 	// SoldOutView: how long a sold-out sale is answered from memory
 	// (reservation.Config.SoldOutView; docs/api.md states the bound).
 	SoldOutView    time.Duration `env:"BLITZBUY_SOLD_OUT_VIEW" envDefault:"250ms"`
@@ -100,6 +101,61 @@ type API struct {
 	PublishLinger  time.Duration `env:"BLITZBUY_PUBLISH_LINGER" envDefault:"2ms"`
 	RelayThreshold time.Duration `env:"BLITZBUY_RELAY_THRESHOLD" envDefault:"10s"`
 	RelayInterval  time.Duration `env:"BLITZBUY_RELAY_INTERVAL" envDefault:"1s"`
+}
+
+// JWT is how user tokens are signed and checked: order-api verifies with
+// it, blitzctl token signs with it.
+type JWT struct {
+	// JWTSecret is the single key, for tokens without a kid header.
+	JWTSecret string `env:"BLITZBUY_JWT_SECRET" secret:"true"`
+	// JWTKeys are keys selected by kid, "id=secret,id=secret"; the first
+	// signs. JWTKeysFile holds the same, one per line (# comments), and is
+	// read at start: rotate keys by rolling restart (docs/operations.md).
+	JWTKeys     string `env:"BLITZBUY_JWT_KEYS" secret:"true"`
+	JWTKeysFile string `env:"BLITZBUY_JWT_KEYS_FILE"`
+	// JWTIssuer and JWTAudience, when set, must match iss and be among aud.
+	JWTIssuer   string `env:"BLITZBUY_JWT_ISSUER"`
+	JWTAudience string `env:"BLITZBUY_JWT_AUDIENCE"`
+	// JWTMaxTTL: a token whose exp is further than this from now, or from
+	// its iat, is refused.
+	JWTMaxTTL time.Duration `env:"BLITZBUY_JWT_MAX_TTL" envDefault:"24h"`
+}
+
+// Config is the verifier's configuration, keys read: BLITZBUY_JWT_SECRET's
+// key (no kid) first when set, then BLITZBUY_JWT_KEYS's, then the file's.
+func (c JWT) Config() (httpapi.JWTConfig, error) {
+	jc := httpapi.JWTConfig{Issuer: c.JWTIssuer, Audience: c.JWTAudience, MaxTTL: c.JWTMaxTTL}
+	if c.JWTSecret != "" {
+		jc.Keys = append(jc.Keys, httpapi.JWTKey{Secret: []byte(c.JWTSecret)})
+	}
+	keys, err := httpapi.ParseJWTKeys(c.JWTKeys)
+	if err != nil {
+		return jc, fmt.Errorf("BLITZBUY_JWT_KEYS: %w", err)
+	}
+	jc.Keys = append(jc.Keys, keys...)
+	if c.JWTKeysFile != "" {
+		b, err := os.ReadFile(c.JWTKeysFile)
+		if err != nil {
+			return jc, fmt.Errorf("BLITZBUY_JWT_KEYS_FILE: %w", err)
+		}
+		if keys, err = httpapi.ParseJWTKeys(string(b)); err != nil {
+			return jc, fmt.Errorf("BLITZBUY_JWT_KEYS_FILE: %w", err)
+		}
+		jc.Keys = append(jc.Keys, keys...)
+	}
+	if err := jc.Validate(); err != nil {
+		return jc, fmt.Errorf("BLITZBUY_JWT_SECRET / BLITZBUY_JWT_KEYS / BLITZBUY_JWT_KEYS_FILE / BLITZBUY_JWT_MAX_TTL: %w", err)
+	}
+	return jc, nil
+}
+
+// LoadJWT reads only the token settings (blitzctl token).
+func LoadJWT() (httpapi.JWTConfig, error) {
+	var c JWT
+	if err := env.Parse(&c); err != nil {
+		return httpapi.JWTConfig{}, fmt.Errorf("config: %w", err)
+	}
+	return c.Config()
 }
 
 // ErrRelayThreshold: below the publish timeout the relay would re-publish
@@ -136,8 +192,11 @@ func (c API) Validate() error {
 	if err := reservation.ValidateSoldOutView(c.SoldOutView); err != nil {
 		errs = append(errs, fmt.Errorf("BLITZBUY_SOLD_OUT_VIEW: %w", err))
 	}
-	if err := httpapi.ValidateCredentials(c.JWTSecret, c.AdminToken); err != nil {
-		errs = append(errs, fmt.Errorf("BLITZBUY_JWT_SECRET / BLITZBUY_ADMIN_TOKEN: %w", err))
+	if _, err := c.JWT.Config(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := httpapi.ValidateAdminToken(c.AdminToken); err != nil {
+		errs = append(errs, fmt.Errorf("BLITZBUY_ADMIN_TOKEN: %w", err))
 	}
 	return errors.Join(errs...)
 }

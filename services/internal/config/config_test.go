@@ -45,7 +45,7 @@ var wantProcess = config.Process{
 
 func validAPI() config.API {
 	return config.API{Process: wantProcess,
-		HTTPAddr: "127.0.0.1:8080", MetricsAddr: "127.0.0.1:9464", JWTSecret: jwtSecret, AdminToken: adminToken,
+		HTTPAddr: "127.0.0.1:8080", MetricsAddr: "127.0.0.1:9464", JWT: config.JWT{JWTSecret: jwtSecret, JWTMaxTTL: 24 * time.Hour}, AdminToken: adminToken,
 		RateLimit: 5, RateWindow: time.Minute, PublishTimeout: 5 * time.Second, PublishLinger: 2 * time.Millisecond,
 		RelayThreshold: 10 * time.Second, RelayInterval: time.Second, SoldOutView: 250 * time.Millisecond}
 }
@@ -105,8 +105,12 @@ func TestLoadReadsSharedVariablesIntoProcess(t *testing.T) {
 
 func TestLoadRequiresSecrets(t *testing.T) {
 	cleanEnv(t)
-	if _, err := config.LoadAPI(); err == nil || !strings.Contains(err.Error(), "BLITZBUY_JWT_SECRET") {
-		t.Errorf("LoadAPI() without secrets: err = %v, want one naming BLITZBUY_JWT_SECRET", err)
+	if _, err := config.LoadAPI(); err == nil || !strings.Contains(err.Error(), "BLITZBUY_ADMIN_TOKEN") {
+		t.Errorf("LoadAPI() without secrets: err = %v, want one naming BLITZBUY_ADMIN_TOKEN", err)
+	}
+	cleanEnv(t, "BLITZBUY_ADMIN_TOKEN", adminToken)
+	if _, err := config.LoadAPI(); !errors.Is(err, httpapi.ErrNoJWTKey) || !strings.Contains(err.Error(), "BLITZBUY_JWT_SECRET") {
+		t.Errorf("LoadAPI() without a JWT key: err = %v, want %v naming BLITZBUY_JWT_SECRET", err, httpapi.ErrNoJWTKey)
 	}
 	if _, err := config.LoadWriter(); err == nil || !strings.Contains(err.Error(), "BLITZBUY_POSTGRES_URL") {
 		t.Errorf("LoadWriter() without a database: err = %v, want one naming BLITZBUY_POSTGRES_URL", err)
@@ -144,7 +148,7 @@ func TestAPIValidateReportsEverything(t *testing.T) {
 	c := validAPI()
 	c.IdempotencyTTL, c.JWTSecret, c.AdminToken = time.Hour, "", ""
 	got := c.Validate()
-	for _, want := range []error{reservation.ErrIdempotencyTTL, httpapi.ErrJWTSecretTooShort, httpapi.ErrAdminTokenTooShort} {
+	for _, want := range []error{reservation.ErrIdempotencyTTL, httpapi.ErrNoJWTKey, httpapi.ErrAdminTokenTooShort} {
 		if !errors.Is(got, want) {
 			t.Errorf("Validate() = %v, want it to include %v", got, want)
 		}

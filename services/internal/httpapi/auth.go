@@ -34,7 +34,8 @@ func principalFrom(ctx context.Context) Principal {
 
 // Authenticator checks bearer credentials: HS256 user JWTs and the admin token.
 type Authenticator struct {
-	secret     []byte
+	keys       map[string][]byte // by kid; "" for tokens without one
+	maxTTL     time.Duration
 	adminToken []byte
 	adminID    string
 	parser     *jwt.Parser
@@ -49,37 +50,65 @@ var (
 	ErrAdminTokenTooShort = errors.New("auth: admin token must be at least 16 bytes")
 )
 
-// ValidateCredentials reports every credential too short to be safe. The
-// Authenticator owns these rules; the config package calls this so a bad
-// environment fails before anything connects.
+// ValidateCredentials reports every credential too short to be safe, for a
+// single JWT secret and the admin token.
 func ValidateCredentials(jwtSecret, adminToken string) error {
-	var errs []error
-	if len(jwtSecret) < 32 {
-		errs = append(errs, ErrJWTSecretTooShort)
-	}
-	if len(adminToken) < 16 {
-		errs = append(errs, ErrAdminTokenTooShort)
-	}
-	return errors.Join(errs...)
+	return errors.Join(singleKey(jwtSecret).Validate(), ValidateAdminToken(adminToken))
 }
 
-// NewAuthenticator returns an Authenticator over credentials that pass
-// ValidateCredentials.
+// ValidateAdminToken reports an admin token too short to be safe. The
+// Authenticator owns these rules; the config package calls this so a bad
+// environment fails before anything connects.
+func ValidateAdminToken(adminToken string) error {
+	if len(adminToken) < 16 {
+		return ErrAdminTokenTooShort
+	}
+	return nil
+}
+
+func singleKey(secret string) JWTConfig {
+	return JWTConfig{Keys: []JWTKey{{Secret: []byte(secret)}}, MaxTTL: DefaultMaxTTL}
+}
+
+// NewAuthenticator returns an Authenticator for one JWT secret (tokens
+// without a kid) and the default policy.
 func NewAuthenticator(jwtSecret, adminToken string) (*Authenticator, error) {
-	if err := ValidateCredentials(jwtSecret, adminToken); err != nil {
+	return singleKey(jwtSecret).Authenticator(adminToken)
+}
+
+// Authenticator returns an Authenticator checking user tokens by c and the
+// admin token.
+func (c JWTConfig) Authenticator(adminToken string) (*Authenticator, error) {
+	if err := errors.Join(c.Validate(), ValidateAdminToken(adminToken)); err != nil {
 		return nil, err
 	}
-	return &Authenticator{
-		secret:     []byte(jwtSecret),
+	a := &Authenticator{
+		keys:       make(map[string][]byte, len(c.Keys)),
+		maxTTL:     c.MaxTTL,
 		adminToken: []byte(adminToken),
 		adminID:    tokenID("admin", adminToken),
-		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-			jwt.WithExpirationRequired(),
-			jwt.WithLeeway(5*time.Second),
-		),
-	}, nil
+	}
+	for _, k := range c.Keys {
+		a.keys[k.ID] = k.Secret
+	}
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(leeway),
+	}
+	if c.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(c.Issuer))
+	}
+	if c.Audience != "" {
+		opts = append(opts, jwt.WithAudience(c.Audience))
+	}
+	a.parser = jwt.NewParser(opts...)
+	return a, nil
 }
+
+// leeway is the clock skew allowed on exp, nbf and iat.
+const leeway = 5 * time.Second
 
 var (
 	errNoCredentials = order.Errorf(order.CodeUnauthorized, "a bearer token is required")
@@ -113,13 +142,41 @@ func (a *Authenticator) UserID(token string) (string, error) {
 	if _, err := a.parser.ParseWithClaims(token, &claims, a.key); err != nil {
 		return "", errBadToken
 	}
-	if !order.ValidUserID(claims.Sub) {
+	if !order.ValidUserID(claims.Sub) || !a.lifetimeOK(claims, time.Now()) {
 		return "", errBadToken
 	}
 	return claims.Sub, nil
 }
 
-func (a *Authenticator) key(*jwt.Token) (any, error) { return a.secret, nil }
+// lifetimeOK refuses a token that outlives the maximum lifetime: exp more
+// than maxTTL from now, or from iat. exp is present (the parser requires it).
+func (a *Authenticator) lifetimeOK(c userClaims, now time.Time) bool {
+	limit := float64(a.maxTTL+leeway) / float64(time.Second)
+	exp := *c.Exp
+	if exp-float64(now.UnixNano())/1e9 > limit {
+		return false
+	}
+	return c.Iat == nil || exp-*c.Iat <= limit
+}
+
+var errUnknownKey = errors.New("no key with this kid")
+
+// key picks the token's key by its kid header; no kid is the key with the
+// empty id (BLITZBUY_JWT_SECRET), if there is one.
+func (a *Authenticator) key(t *jwt.Token) (any, error) {
+	kid := ""
+	if v, present := t.Header["kid"]; present {
+		s, ok := v.(string)
+		if !ok || s == "" {
+			return nil, errUnknownKey
+		}
+		kid = s
+	}
+	if k, ok := a.keys[kid]; ok {
+		return k, nil
+	}
+	return nil, errUnknownKey
+}
 
 // userClaims are the registered claims BlitzBuy reads, with the numeric
 // dates decoded as plain JSON numbers. jwt.RegisteredClaims decodes each
@@ -154,17 +211,34 @@ func numericDate(secs *float64) *jwt.NumericDate {
 	return &jwt.NumericDate{Time: time.Unix(int64(whole), int64(frac*1e9)).Truncate(jwt.TimePrecision)}
 }
 
-// Token signs a user JWT (for `task token`, tests and the load generator).
-func (a *Authenticator) Token(userID string, ttl time.Duration) (string, error) {
-	return SignUserToken(a.secret, userID, ttl)
+// SignUserToken signs an HS256 JWT with sub = userID and exp = now + ttl,
+// without a kid (the BLITZBUY_JWT_SECRET case).
+func SignUserToken(secret []byte, userID string, ttl time.Duration) (string, error) {
+	return SignToken(JWTKey{Secret: secret}, TokenClaims{UserID: userID, TTL: ttl})
 }
 
-// SignUserToken signs an HS256 JWT with sub = userID and exp = now + ttl.
-func SignUserToken(secret []byte, userID string, ttl time.Duration) (string, error) {
+// TokenClaims are what SignToken writes into a user JWT.
+type TokenClaims struct {
+	UserID           string
+	TTL              time.Duration
+	Issuer, Audience string // omitted when empty
+}
+
+// SignToken signs an HS256 user JWT with key, naming it in the kid header
+// when it has an id (for blitzctl token, tests and the load generator).
+func SignToken(key JWTKey, c TokenClaims) (string, error) {
 	now := time.Now()
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
-		Subject: userID, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-	}).SignedString(secret)
+	claims := jwt.RegisteredClaims{
+		Subject: c.UserID, Issuer: c.Issuer, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(c.TTL)),
+	}
+	if c.Audience != "" {
+		claims.Audience = jwt.ClaimStrings{c.Audience}
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	if key.ID != "" {
+		t.Header["kid"] = key.ID
+	}
+	return t.SignedString(key.Secret)
 }
 
 // middleware authenticates: users (JWT), the admin (token), or either.
