@@ -24,6 +24,7 @@ import (
 
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
+	"github.com/blitzbuy/blitzbuy/services/internal/sourceaddr"
 	"github.com/blitzbuy/blitzbuy/services/internal/writer"
 )
 
@@ -101,6 +102,10 @@ type API struct {
 	PublishLinger  time.Duration `env:"BLITZBUY_PUBLISH_LINGER" envDefault:"2ms"`
 	RelayThreshold time.Duration `env:"BLITZBUY_RELAY_THRESHOLD" envDefault:"10s"`
 	RelayInterval  time.Duration `env:"BLITZBUY_RELAY_INTERVAL" envDefault:"1s"`
+	// TraceTrusted are the callers whose traceparent is continued (a
+	// gateway of your own); anyone else's becomes a span link and cannot
+	// decide sampling. Comma-separated CIDRs or addresses; default none.
+	TraceTrusted sourceaddr.Set `env:"BLITZBUY_TRACE_TRUSTED"`
 }
 
 // JWT is how user tokens are signed and checked: order-api verifies with

@@ -44,10 +44,14 @@ func Start(ctx context.Context, w io.Writer, service, version, level string) (*s
 		return nil, nil, fmt.Errorf("BLITZBUY_LOG_LEVEL: %w", err)
 	}
 	log := NewLogger(w, lvl, service)
-	if os.Getenv("OTEL_SERVICE_NAME") == "" {
+	// Setup's resource names the service last, so OTEL_SERVICE_NAME must be
+	// passed in to win over the default.
+	name := os.Getenv("OTEL_SERVICE_NAME")
+	if name == "" {
+		name = service
 		os.Setenv("OTEL_SERVICE_NAME", service)
 	}
-	shutdown, err := Setup(ctx, Config{ServiceName: service, Version: version, Export: ExportConfigured()})
+	shutdown, err := Setup(ctx, Config{ServiceName: name, Version: version, Export: ExportConfigured()})
 	if err != nil {
 		return nil, nil, err
 	}
