@@ -183,7 +183,8 @@ func newApp(ctx context.Context, cfg config.API, log *slog.Logger) (_ *app, err 
 			"redis": func(ctx context.Context) error { return rdb.Do(ctx, rdb.B().Ping().Build()).Error() },
 			"kafka": a.producer.Ping,
 		},
-		Middleware: []func(http.Handler) http.Handler{telemetry.ServerSpansTrusting(cfg.TraceTrusted), httpMetrics.Middleware},
+		Middleware:   []func(http.Handler) http.Handler{telemetry.ServerSpansTrusting(cfg.TraceTrusted), httpMetrics.Middleware},
+		SaleCacheTTL: cfg.SaleReadCache,
 	})
 	a.relay = checkout.NewRelay(store, a.producer, checkout.RelayConfig{
 		Threshold: cfg.RelayThreshold, Interval: cfg.RelayInterval, Lease: 2 * cfg.PublishTimeout,

@@ -95,7 +95,10 @@ type API struct {
 	RateWindow time.Duration `env:"BLITZBUY_RATE_WINDOW" envDefault:"1m"`
 	// SoldOutView: how long a sold-out sale is answered from memory
 	// (reservation.Config.SoldOutView; docs/api.md states the bound).
-	SoldOutView    time.Duration `env:"BLITZBUY_SOLD_OUT_VIEW" envDefault:"250ms"`
+	SoldOutView time.Duration `env:"BLITZBUY_SOLD_OUT_VIEW" envDefault:"250ms"`
+	// SaleReadCache: how long GET /v1/sales/{id} is answered from memory
+	// (httpapi.Deps.SaleCacheTTL; docs/api.md states the bound).
+	SaleReadCache  time.Duration `env:"BLITZBUY_SALE_READ_CACHE" envDefault:"250ms"`
 	PublishTimeout time.Duration `env:"BLITZBUY_PUBLISH_TIMEOUT" envDefault:"5s"`
 	// PublishLinger: 2 ms halves Kafka's CPU per accepted order for +2 ms
 	// on a 202 (docs/benchmarks.md).
@@ -196,6 +199,9 @@ func (c API) Validate() error {
 	}
 	if err := reservation.ValidateSoldOutView(c.SoldOutView); err != nil {
 		errs = append(errs, fmt.Errorf("BLITZBUY_SOLD_OUT_VIEW: %w", err))
+	}
+	if err := httpapi.ValidateSaleCacheTTL(c.SaleReadCache); err != nil {
+		errs = append(errs, fmt.Errorf("BLITZBUY_SALE_READ_CACHE: %w", err))
 	}
 	if _, err := c.JWT.Config(); err != nil {
 		errs = append(errs, err)

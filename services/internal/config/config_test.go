@@ -47,7 +47,7 @@ func validAPI() config.API {
 	return config.API{Process: wantProcess,
 		HTTPAddr: "127.0.0.1:8080", MetricsAddr: "127.0.0.1:9464", JWT: config.JWT{JWTSecret: jwtSecret, JWTMaxTTL: 24 * time.Hour}, AdminToken: adminToken,
 		RateLimit: 5, RateWindow: time.Minute, PublishTimeout: 5 * time.Second, PublishLinger: 2 * time.Millisecond,
-		RelayThreshold: 10 * time.Second, RelayInterval: time.Second, SoldOutView: 250 * time.Millisecond}
+		RelayThreshold: 10 * time.Second, RelayInterval: time.Second, SoldOutView: 250 * time.Millisecond, SaleReadCache: 250 * time.Millisecond}
 }
 
 func validWriter() config.Writer {

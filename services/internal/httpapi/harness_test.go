@@ -53,6 +53,7 @@ type harnessOpts struct {
 	rateLimit      int64
 	publishTimeout time.Duration
 	wrapPublisher  func(checkout.Publisher) checkout.Publisher
+	saleCache      time.Duration // Deps.SaleCacheTTL; 0 (off) so reads see each change at once
 }
 
 var saleSeq atomic.Int64
@@ -111,7 +112,7 @@ func newHarness(t testing.TB, o harnessOpts) *apiHarness {
 		pub = o.wrapPublisher(prod)
 	}
 	deps := httpapi.Deps{
-		Ledger: store, Sales: h.PG, Auth: auth,
+		Ledger: store, Sales: h.PG, Auth: auth, SaleCacheTTL: o.saleCache,
 		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Middleware: []func(http.Handler) http.Handler{telemetry.ServerSpans},
 		Ready: map[string]httpapi.Checker{

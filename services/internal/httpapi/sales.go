@@ -57,6 +57,7 @@ func (s *Server) putSale(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	created, err := s.upsertSale(r.Context(), spec)
+	s.sales.forget(saleID)
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -106,7 +107,7 @@ func (s *Server) upsertSale(ctx context.Context, spec order.SaleSpec) (created b
 }
 
 func (s *Server) getSale(w http.ResponseWriter, r *http.Request) {
-	serveSale(s, w, r, s.d.Ledger.Sale)
+	serveSale(s, w, r, s.sales.Sale)
 }
 
 func (s *Server) getCounters(w http.ResponseWriter, r *http.Request) {

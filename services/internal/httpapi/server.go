@@ -61,12 +61,16 @@ type Deps struct {
 	Ready    map[string]Checker
 	// Middleware wraps every route (tracing, metrics); applied outermost first.
 	Middleware []func(http.Handler) http.Handler
+	// SaleCacheTTL: how long GET /v1/sales/{id} is answered from memory
+	// (0: every read goes to the ledger; at most MaxSaleCacheTTL).
+	SaleCacheTTL time.Duration
 }
 
 // Server is the HTTP API.
 type Server struct {
-	d   Deps
-	now func() time.Time
+	d     Deps
+	now   func() time.Time
+	sales *saleCache
 }
 
 // New builds the API.
@@ -74,7 +78,11 @@ func New(d Deps) *Server {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	return &Server{d: d, now: time.Now}
+	s := &Server{d: d, now: time.Now}
+	s.sales = newSaleCache(d.SaleCacheTTL, s.now, func(ctx context.Context, id string, now time.Time) (order.Sale, error) {
+		return s.d.Ledger.Sale(ctx, id, now)
+	})
+	return s
 }
 
 // maxBody is the largest request body accepted (413 beyond).
