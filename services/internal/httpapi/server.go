@@ -123,6 +123,7 @@ func (s *Server) Handler() http.Handler {
 	r.With(either).Get("/v1/orders/{orderID}", s.getOrder)
 	r.With(admin).Put("/v1/admin/sales/{saleID}", s.putSale)
 	r.With(admin).Get("/v1/admin/sales/{saleID}", s.getCounters)
+	r.With(admin).Get("/v1/admin/sales/{saleID}/changes", s.getSaleChanges)
 	return r
 }
 
