@@ -84,11 +84,12 @@ func newRCFixture(t *testing.T) *rcFixture {
 		stacktest.DeleteSale(f.rdb, f.sale)
 		_, _ = f.pool.Exec(context.Background(), `DELETE FROM orders WHERE sale_id = $1`, f.sale)
 		_, _ = f.pool.Exec(context.Background(), `DELETE FROM sales WHERE sale_id = $1`, f.sale)
+		_, _ = f.pool.Exec(context.Background(), `DELETE FROM sale_changes WHERE sale_id = $1`, f.sale)
 	})
 
 	// The sale, defined in both ledgers, and three units sold and persisted.
 	spec := order.SaleSpec{ID: f.sale, Name: "reconcile", Stock: 10, PerUserLimit: 3, StartsAt: time.Now().Add(-time.Hour)}
-	if _, _, err := pgstore.New(f.pool).PutSale(ctx, spec); err != nil {
+	if _, _, err := pgstore.New(f.pool).PutSale(ctx, spec, "test:reconcile"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.store.UpsertSale(ctx, spec); err != nil {

@@ -54,6 +54,7 @@ type harnessOpts struct {
 	publishTimeout time.Duration
 	wrapPublisher  func(checkout.Publisher) checkout.Publisher
 	saleCache      time.Duration // Deps.SaleCacheTTL; 0 (off) so reads see each change at once
+	noSales        bool          // Deps.Sales nil: definitions in Redis only, as order-api without PostgreSQL
 }
 
 var saleSeq atomic.Int64
@@ -120,6 +121,9 @@ func newHarness(t testing.TB, o harnessOpts) *apiHarness {
 			"kafka": prod.Ping,
 		},
 	}
+	if o.noSales {
+		deps.Sales = nil
+	}
 	if testing.Verbose() {
 		deps.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
@@ -153,6 +157,7 @@ func (h *apiHarness) newSale(stock, limit int64, mutate ...func(map[string]any))
 func (h *apiHarness) deleteSale(id string) {
 	stacktest.DeleteSale(h.Redis, id)
 	_, _ = h.pool.Exec(context.Background(), `DELETE FROM sales WHERE sale_id = $1`, id)
+	_, _ = h.pool.Exec(context.Background(), `DELETE FROM sale_changes WHERE sale_id = $1`, id)
 }
 
 func (h *apiHarness) token(user string) string {

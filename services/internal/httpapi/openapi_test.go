@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -330,6 +331,23 @@ func TestOpenAPIConformance(t *testing.T) {
 		s.check(t, h, x)
 	}
 
+	// The admin audit: the creation and the update above, a page at a time.
+	changesPath := adminPath + "/changes"
+	page := s.check(t, h, exchange{name: "sale changes", method: "GET", path: changesPath + "?limit=1", bearer: admin, want: 200})
+	var firstPage httpapi.SaleChanges
+	if err := json.Unmarshal(page.Body, &firstPage); err != nil || firstPage.NextBefore == nil {
+		t.Fatalf("first page of changes %s (%v): want a next page", page.Body, err)
+	}
+	for _, x := range []exchange{
+		{name: "sale changes, next page", method: "GET", path: changesPath + "?before=" + strconv.FormatInt(*firstPage.NextBefore, 10), bearer: admin, want: 200},
+		{name: "sale changes with limit 0", method: "GET", path: changesPath + "?limit=0", bearer: admin, want: 400, offContract: true},
+		{name: "sale changes without token", method: "GET", path: changesPath, want: 401, offContract: true},
+		{name: "sale changes with a user token", method: "GET", path: changesPath, bearer: alice, want: 403},
+		{name: "sale changes of an unknown sale", method: "GET", path: "/v1/admin/sales/none-" + testkit.RandHex(4) + "/changes", bearer: admin, want: 404},
+	} {
+		s.check(t, h, x)
+	}
+
 	// Reading orders.
 	orderPath := accepted.Header.Get("Location")
 	for _, x := range []exchange{
@@ -364,9 +382,10 @@ func TestOpenAPIConformance(t *testing.T) {
 	s.check(t, pf, exchange{name: "publish fails", method: "POST", path: "/v1/sales/" + pfSale + "/orders",
 		bearer: pf.token("dave"), headers: key("pf-1"), want: 503})
 
-	// Redis gone: every endpoint that needs it answers 503.
+	// Redis and PostgreSQL gone: every endpoint that needs them answers 503.
 	down := newHarness(t, harnessOpts{})
 	down.Redis.Close()
+	down.pool.Close() // and PostgreSQL
 	for _, x := range []exchange{
 		{name: "put sale, Redis down", method: "PUT", path: adminPath, bearer: down.Admin, body: create, want: 503},
 		{name: "counters, Redis down", method: "GET", path: adminPath, bearer: down.Admin, want: 503},
@@ -374,6 +393,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "order, Redis down", method: "POST", path: orders, bearer: down.token("erin"), headers: key("d-1"), want: 503},
 		{name: "read order, Redis down", method: "GET", path: orderPath, bearer: down.Admin, want: 503},
 		{name: "readyz, Redis down", method: "GET", path: "/readyz", want: 503},
+		{name: "sale changes, PostgreSQL down", method: "GET", path: changesPath, bearer: down.Admin, want: 503},
 	} {
 		s.check(t, down, x)
 	}

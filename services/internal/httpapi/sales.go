@@ -56,7 +56,7 @@ func (s *Server) putSale(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	created, err := s.upsertSale(r.Context(), spec)
+	created, err := s.upsertSale(r.Context(), spec, principalFrom(r.Context()).TokenID)
 	s.sales.forget(saleID)
 	if err != nil {
 		s.problem(w, r, err)
@@ -85,11 +85,14 @@ func (s *Server) putSale(w http.ResponseWriter, r *http.Request) {
 // if Redis lacks it, Redis lost it, and creating it afresh would offer its
 // sold units again (503 ledger_rebuilding; the rebuild applies the new
 // definition).
-func (s *Server) upsertSale(ctx context.Context, spec order.SaleSpec) (created bool, err error) {
+//
+// PostgreSQL records the change under actor (the caller's token id) in the
+// same transaction, and undo deletes the record with the write it undoes.
+func (s *Server) upsertSale(ctx context.Context, spec order.SaleSpec, actor string) (created bool, err error) {
 	var existed bool
 	var undo func(context.Context) error
 	if s.d.Sales != nil {
-		if existed, undo, err = s.d.Sales.PutSale(ctx, spec); err != nil {
+		if existed, undo, err = s.d.Sales.PutSale(ctx, spec, actor); err != nil {
 			return false, err
 		}
 	}

@@ -42,8 +42,15 @@ type OrderStore interface {
 // writes it before the ledger, so a ledger that lost its data can be rebuilt
 // from it; existed says it already defined the sale; undo puts the previous
 // definition back when the ledger refuses.
+//
+// It also keeps the admin audit: PutSale records each change under actor (a
+// Principal's TokenID, never a credential) with the change itself, undo
+// deletes that record, and SaleChanges reads them newest first: at most
+// limit, with ids below before (0: from the newest); order.ErrNotFound for a
+// sale it neither defines nor recorded.
 type SaleStore interface {
-	PutSale(ctx context.Context, spec order.SaleSpec) (existed bool, undo func(context.Context) error, err error)
+	PutSale(ctx context.Context, spec order.SaleSpec, actor string) (existed bool, undo func(context.Context) error, err error)
+	SaleChanges(ctx context.Context, saleID string, before int64, limit int) ([]order.SaleChange, error)
 }
 
 // Checker is a readiness probe of one dependency.
@@ -124,6 +131,7 @@ func (s *Server) Handler() http.Handler {
 	r.With(either).Get("/v1/orders/{orderID}", s.getOrder)
 	r.With(admin).Put("/v1/admin/sales/{saleID}", s.putSale)
 	r.With(admin).Get("/v1/admin/sales/{saleID}", s.getCounters)
+	r.With(admin).Get("/v1/admin/sales/{saleID}/changes", s.getSaleChanges)
 	return r
 }
 

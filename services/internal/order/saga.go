@@ -174,6 +174,17 @@ type SaleSpec struct {
 	EndsAt       *time.Time
 }
 
+// SaleChange is one recorded admin change of a sale's definition: the audit
+// of PUT /v1/admin/sales/{id}, kept durably with the change itself.
+type SaleChange struct {
+	ID        int64 // increasing: a later change of a sale has a larger id
+	SaleID    string
+	ChangedAt time.Time
+	Actor     string    // the credential's public name (a token id), never the credential
+	Before    *SaleSpec // nil for the creation
+	After     SaleSpec
+}
+
 // Counters are a sale's live figures, for operators.
 type Counters struct {
 	Sale

@@ -40,9 +40,13 @@ func saleID(t *testing.T, pool *pgxpool.Pool) string {
 		ctx := context.Background()
 		_, _ = pool.Exec(ctx, `DELETE FROM sales WHERE sale_id = $1`, id)
 		_, _ = pool.Exec(ctx, `DELETE FROM sale_totals WHERE sale_id = $1`, id)
+		_, _ = pool.Exec(ctx, `DELETE FROM sale_changes WHERE sale_id = $1`, id)
 	})
 	return id
 }
+
+// testActor is who these tests' writes are recorded as.
+const testActor = "test:pgstore"
 
 func spec(id string, stock int64) order.SaleSpec {
 	ends := time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -72,7 +76,7 @@ func TestPutSaleWritesAndUpdates(t *testing.T) {
 		t.Fatalf("before: %v, want not found", err)
 	}
 	first := spec(id, 100)
-	if existed, _, err := s.PutSale(ctx, first); err != nil || existed {
+	if existed, _, err := s.PutSale(ctx, first, testActor); err != nil || existed {
 		t.Fatalf("first write: existed %v, %v; want a creation", existed, err)
 	}
 	if got := read(t, s, id); !same(got, first) {
@@ -80,7 +84,7 @@ func TestPutSaleWritesAndUpdates(t *testing.T) {
 	}
 	second := spec(id, 150)
 	second.Name, second.EndsAt = "Phone v2", nil
-	if existed, _, err := s.PutSale(ctx, second); err != nil || !existed {
+	if existed, _, err := s.PutSale(ctx, second, testActor); err != nil || !existed {
 		t.Fatalf("second write: existed %v, %v; want an update", existed, err)
 	}
 	if got := read(t, s, id); !same(got, second) {
@@ -95,7 +99,7 @@ func TestPutSaleUndo(t *testing.T) {
 	ctx := context.Background()
 
 	id := saleID(t, pool)
-	_, undo, err := s.PutSale(ctx, spec(id, 10))
+	_, undo, err := s.PutSale(ctx, spec(id, 10), testActor)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,10 +111,10 @@ func TestPutSaleUndo(t *testing.T) {
 	}
 
 	first := spec(id, 10)
-	if _, _, err := s.PutSale(ctx, first); err != nil {
+	if _, _, err := s.PutSale(ctx, first, testActor); err != nil {
 		t.Fatal(err)
 	}
-	_, undo, err = s.PutSale(ctx, spec(id, 20))
+	_, undo, err = s.PutSale(ctx, spec(id, 20), testActor)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,12 +125,12 @@ func TestPutSaleUndo(t *testing.T) {
 		t.Errorf("after undoing an update: %+v, want the previous %+v", got, first)
 	}
 
-	_, undo, err = s.PutSale(ctx, spec(id, 30))
+	_, undo, err = s.PutSale(ctx, spec(id, 30), testActor)
 	if err != nil {
 		t.Fatal(err)
 	}
 	later := spec(id, 40)
-	if _, _, err := s.PutSale(ctx, later); err != nil {
+	if _, _, err := s.PutSale(ctx, later, testActor); err != nil {
 		t.Fatal(err)
 	}
 	if err := undo(ctx); err != nil {
@@ -141,20 +145,20 @@ func TestPutSaleRefusesStockBelowPersisted(t *testing.T) {
 	s, pool := newStore(t)
 	ctx := context.Background()
 	id := saleID(t, pool)
-	if _, _, err := s.PutSale(ctx, spec(id, 10)); err != nil {
+	if _, _, err := s.PutSale(ctx, spec(id, 10), testActor); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := pool.Exec(ctx, `INSERT INTO sale_totals (sale_id, orders, units) VALUES ($1, 7, 7)`, id); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := s.PutSale(ctx, spec(id, 6))
+	_, _, err := s.PutSale(ctx, spec(id, 6), testActor)
 	if order.CodeOf(err) != order.CodeStockBelowSold {
 		t.Fatalf("stock 6 with 7 persisted: %v, want stock_below_sold", err)
 	}
 	if got := read(t, s, id); got.Stock != 10 {
 		t.Errorf("stock %d after a refused write, want 10", got.Stock)
 	}
-	if _, _, err := s.PutSale(ctx, spec(id, 7)); err != nil {
+	if _, _, err := s.PutSale(ctx, spec(id, 7), testActor); err != nil {
 		t.Errorf("stock 7 with 7 persisted: %v, want accepted", err)
 	}
 }
@@ -167,7 +171,7 @@ func TestSaleSnapshot(t *testing.T) {
 		t.Fatalf("snapshot of an unknown sale: %v, want not found", err)
 	}
 	def := spec(id, 10)
-	if _, _, err := s.PutSale(ctx, def); err != nil {
+	if _, _, err := s.PutSale(ctx, def, testActor); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), `DELETE FROM orders WHERE sale_id = $1`, id) })

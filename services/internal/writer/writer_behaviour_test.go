@@ -171,7 +171,7 @@ func TestWriterPersistsOnlyWhatTheDurableLedgerVouchesFor(t *testing.T) {
 	f := newFixture(t, 1)
 	ctx := context.Background()
 	sale, evs := f.events(4) // defined with room for them all; tightened below
-	if _, _, err := f.pg.PutSale(ctx, order.SaleSpec{ID: sale, Name: "vouch", Stock: 2, PerUserLimit: 1, StartsAt: time.Now().Add(-time.Hour)}); err != nil {
+	if _, _, err := f.pg.PutSale(ctx, order.SaleSpec{ID: sale, Name: "vouch", Stock: 2, PerUserLimit: 1, StartsAt: time.Now().Add(-time.Hour)}, "test:writer"); err != nil {
 		t.Fatal(err)
 	}
 	evs[1].UserID = evs[0].UserID // a second order of u0: past the per-user limit of 1

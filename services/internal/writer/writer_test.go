@@ -147,12 +147,13 @@ func (f *fixture) events(n int) (sale string, evs []order.OrderPlaced) {
 		_, _ = f.pool.Exec(context.Background(), `DELETE FROM orders WHERE sale_id = $1`, sale)
 		_, _ = f.pool.Exec(context.Background(), `DELETE FROM sale_totals WHERE sale_id = $1`, sale)
 		_, _ = f.pool.Exec(context.Background(), `DELETE FROM sales WHERE sale_id = $1`, sale)
+		_, _ = f.pool.Exec(context.Background(), `DELETE FROM sale_changes WHERE sale_id = $1`, sale)
 	})
 	// These events have no reservation in Redis: the writer persists them
 	// only because the sale's durable definition vouches for them (as after
 	// Redis lost its data). Room for every event, sent twice.
 	if _, _, err := f.pg.PutSale(context.Background(), order.SaleSpec{ID: sale, Name: "writer test", Stock: int64(2*n + 10),
-		PerUserLimit: 10, StartsAt: now.Add(-time.Hour)}); err != nil {
+		PerUserLimit: 10, StartsAt: now.Add(-time.Hour)}, "test:writer"); err != nil {
 		f.t.Fatal(err)
 	}
 	return sale, evs
