@@ -185,6 +185,7 @@ func newApp(ctx context.Context, cfg config.API, log *slog.Logger) (_ *app, err 
 		},
 		Middleware:   []func(http.Handler) http.Handler{telemetry.ServerSpansTrusting(cfg.TraceTrusted), httpMetrics.Middleware},
 		SaleCacheTTL: cfg.SaleReadCache,
+		AuthLimit:    cfg.AuthLimit(),
 	})
 	a.relay = checkout.NewRelay(store, a.producer, checkout.RelayConfig{
 		Threshold: cfg.RelayThreshold, Interval: cfg.RelayInterval, Lease: 2 * cfg.PublishTimeout,

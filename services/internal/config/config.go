@@ -109,6 +109,18 @@ type API struct {
 	// gateway of your own); anyone else's becomes a span link and cannot
 	// decide sampling. Comma-separated CIDRs or addresses; default none.
 	TraceTrusted sourceaddr.Set `env:"BLITZBUY_TRACE_TRUSTED"`
+	// AuthFailLimit failed authentications (401/403) per source address per
+	// AuthFailWindow, then 429 until the window ends; AuthLimitExempt are
+	// never limited ("none" to limit everyone; loopback by default so load
+	// tests work).
+	AuthFailLimit   int            `env:"BLITZBUY_AUTH_FAIL_LIMIT" envDefault:"60"`
+	AuthFailWindow  time.Duration  `env:"BLITZBUY_AUTH_FAIL_WINDOW" envDefault:"1m"`
+	AuthLimitExempt sourceaddr.Set `env:"BLITZBUY_AUTH_LIMIT_EXEMPT" envDefault:"loopback"`
+}
+
+// AuthLimit is the failed-authentication limit.
+func (c API) AuthLimit() httpapi.AuthLimit {
+	return httpapi.AuthLimit{Limit: c.AuthFailLimit, Window: c.AuthFailWindow, Exempt: c.AuthLimitExempt}
 }
 
 // JWT is how user tokens are signed and checked: order-api verifies with
@@ -199,6 +211,9 @@ func (c API) Validate() error {
 	}
 	if err := reservation.ValidateSoldOutView(c.SoldOutView); err != nil {
 		errs = append(errs, fmt.Errorf("BLITZBUY_SOLD_OUT_VIEW: %w", err))
+	}
+	if err := c.AuthLimit().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("BLITZBUY_AUTH_FAIL_LIMIT / BLITZBUY_AUTH_FAIL_WINDOW: %w", err))
 	}
 	if err := httpapi.ValidateSaleCacheTTL(c.SaleReadCache); err != nil {
 		errs = append(errs, fmt.Errorf("BLITZBUY_SALE_READ_CACHE: %w", err))

@@ -11,6 +11,7 @@ import (
 	"github.com/blitzbuy/blitzbuy/services/internal/config"
 	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
+	"github.com/blitzbuy/blitzbuy/services/internal/sourceaddr"
 	"github.com/blitzbuy/blitzbuy/services/internal/writer"
 )
 
@@ -47,7 +48,8 @@ func validAPI() config.API {
 	return config.API{Process: wantProcess,
 		HTTPAddr: "127.0.0.1:8080", MetricsAddr: "127.0.0.1:9464", JWT: config.JWT{JWTSecret: jwtSecret, JWTMaxTTL: 24 * time.Hour}, AdminToken: adminToken,
 		RateLimit: 5, RateWindow: time.Minute, PublishTimeout: 5 * time.Second, PublishLinger: 2 * time.Millisecond,
-		RelayThreshold: 10 * time.Second, RelayInterval: time.Second, SoldOutView: 250 * time.Millisecond, SaleReadCache: 250 * time.Millisecond}
+		RelayThreshold: 10 * time.Second, RelayInterval: time.Second, SoldOutView: 250 * time.Millisecond, SaleReadCache: 250 * time.Millisecond,
+		AuthFailLimit: 60, AuthFailWindow: time.Minute, AuthLimitExempt: sourceaddr.Loopback}
 }
 
 func validWriter() config.Writer {

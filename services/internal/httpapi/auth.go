@@ -8,6 +8,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -241,13 +242,29 @@ func SignToken(key JWTKey, c TokenClaims) (string, error) {
 	return t.SignedString(key.Secret)
 }
 
-// middleware authenticates: users (JWT), the admin (token), or either.
-func (a *Authenticator) middleware(allowUser, allowAdmin bool, onErr func(http.ResponseWriter, *http.Request, error)) func(http.Handler) http.Handler {
+// middleware authenticates: users (JWT), the admin (token), or either. A
+// source address past its failed-authentication limit (lim) is answered 429
+// before its credentials are read; each 401 or 403 counts against it.
+func (a *Authenticator) middleware(allowUser, allowAdmin bool, lim *authLimiter, onErr func(http.ResponseWriter, *http.Request, error)) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if wait := lim.blocked(r.RemoteAddr); wait > 0 {
+				secs := strconv.Itoa(int((wait + time.Second - 1) / time.Second))
+				h := w.Header()
+				h.Set("Retry-After", secs)
+				h.Set("RateLimit-Limit", strconv.Itoa(lim.Limit))
+				h.Set("RateLimit-Remaining", "0")
+				h.Set("RateLimit-Reset", secs)
+				onErr(w, r, order.Errorf(order.CodeRateLimited, "too many failed authentications from this address; retry in %s s", secs))
+				return
+			}
+			fail := func(err error) {
+				lim.failed(r.RemoteAddr)
+				onErr(w, r, err)
+			}
 			token, ok := bearer(r)
 			if !ok {
-				onErr(w, r, errNoCredentials)
+				fail(errNoCredentials)
 				return
 			}
 			var p Principal
@@ -257,12 +274,12 @@ func (a *Authenticator) middleware(allowUser, allowAdmin bool, onErr func(http.R
 			case allowUser:
 				id, err := a.UserID(token)
 				if err != nil {
-					onErr(w, r, err)
+					fail(err)
 					return
 				}
 				p = Principal{UserID: id}
 			default:
-				onErr(w, r, errNotAdmin)
+				fail(errNotAdmin)
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))

@@ -54,7 +54,8 @@ type harnessOpts struct {
 	publishTimeout time.Duration
 	wrapPublisher  func(checkout.Publisher) checkout.Publisher
 	saleCache      time.Duration // Deps.SaleCacheTTL; 0 (off) so reads see each change at once
-	noSales        bool          // Deps.Sales nil: definitions in Redis only, as order-api without PostgreSQL
+	authLimit      httpapi.AuthLimit
+	noSales        bool // Deps.Sales nil: definitions in Redis only, as order-api without PostgreSQL
 }
 
 var saleSeq atomic.Int64
@@ -113,7 +114,7 @@ func newHarness(t testing.TB, o harnessOpts) *apiHarness {
 		pub = o.wrapPublisher(prod)
 	}
 	deps := httpapi.Deps{
-		Ledger: store, Sales: h.PG, Auth: auth, SaleCacheTTL: o.saleCache,
+		Ledger: store, Sales: h.PG, Auth: auth, SaleCacheTTL: o.saleCache, AuthLimit: o.authLimit,
 		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Middleware: []func(http.Handler) http.Handler{telemetry.ServerSpans},
 		Ready: map[string]httpapi.Checker{

@@ -374,6 +374,24 @@ func TestOpenAPIConformance(t *testing.T) {
 	}
 	s.check(t, rl, exchange{name: "rate limited", method: "POST", path: rlOrders, bearer: carol, headers: key("rl-2"), want: 429})
 
+	// Failed authentications past the per-address limit: every authenticated
+	// operation answers 429. Nobody is exempt here (the test client is on
+	// loopback), and one failure is the limit.
+	al := newHarness(t, harnessOpts{authLimit: httpapi.AuthLimit{Limit: 1, Window: time.Minute}})
+	alSale := al.newSale(1, 1)
+	s.check(t, al, exchange{name: "a failed authentication", method: "GET", path: "/v1/admin/sales/" + alSale, bearer: "not-the-admin", want: 403})
+	for _, x := range []exchange{
+		{name: "put sale, address limited", method: "PUT", path: "/v1/admin/sales/" + alSale, bearer: al.Admin, body: create, want: 429},
+		{name: "counters, address limited", method: "GET", path: "/v1/admin/sales/" + alSale, bearer: al.Admin, want: 429},
+		{name: "sale changes, address limited", method: "GET", path: "/v1/admin/sales/" + alSale + "/changes", bearer: al.Admin, want: 429},
+		{name: "order, address limited", method: "POST", path: "/v1/sales/" + alSale + "/orders", bearer: al.token("fay"), headers: key("al-1"), want: 429},
+		{name: "read order, address limited", method: "GET", path: orderPath, bearer: al.Admin, want: 429},
+	} {
+		if r := s.check(t, al, x); r.Header.Get("RateLimit-Limit") != "1" || r.Header.Get("Retry-After") == "" {
+			t.Errorf("%s: RateLimit-Limit %q Retry-After %q, want 1 and a wait", x.name, r.Header.Get("RateLimit-Limit"), r.Header.Get("Retry-After"))
+		}
+	}
+
 	// Kafka refuses the order: 503, the reservation is released.
 	pf := newHarness(t, harnessOpts{wrapPublisher: func(checkout.Publisher) checkout.Publisher {
 		return publisherFunc(func(context.Context, order.Order) error { return errors.New("broker unreachable (injected)") })

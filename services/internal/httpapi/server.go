@@ -68,6 +68,9 @@ type Deps struct {
 	Ready    map[string]Checker
 	// Middleware wraps every route (tracing, metrics); applied outermost first.
 	Middleware []func(http.Handler) http.Handler
+	// AuthLimit bounds failed authentications per source address (the zero
+	// value: no limit).
+	AuthLimit AuthLimit
 	// SaleCacheTTL: how long GET /v1/sales/{id} is answered from memory
 	// (0: every read goes to the ledger; at most MaxSaleCacheTTL).
 	SaleCacheTTL time.Duration
@@ -75,9 +78,10 @@ type Deps struct {
 
 // Server is the HTTP API.
 type Server struct {
-	d     Deps
-	now   func() time.Time
-	sales *saleCache
+	d         Deps
+	now       func() time.Time
+	sales     *saleCache
+	authLimit *authLimiter
 }
 
 // New builds the API.
@@ -86,6 +90,10 @@ func New(d Deps) *Server {
 		d.Log = slog.Default()
 	}
 	s := &Server{d: d, now: time.Now}
+	s.authLimit = newAuthLimiter(d.AuthLimit, s.now)
+	if d.Metrics != nil {
+		s.authLimit.limited = d.Metrics.authLimited
+	}
 	s.sales = newSaleCache(d.SaleCacheTTL, s.now, func(ctx context.Context, id string, now time.Time) (order.Sale, error) {
 		return s.d.Ledger.Sale(ctx, id, now)
 	})
@@ -122,9 +130,9 @@ func (s *Server) Handler() http.Handler {
 	})
 	r.Get("/readyz", s.ready)
 
-	users := s.d.Auth.middleware(true, false, s.problem)
-	admin := s.d.Auth.middleware(false, true, s.problem)
-	either := s.d.Auth.middleware(true, true, s.problem)
+	users := s.d.Auth.middleware(true, false, s.authLimit, s.problem)
+	admin := s.d.Auth.middleware(false, true, s.authLimit, s.problem)
+	either := s.d.Auth.middleware(true, true, s.authLimit, s.problem)
 
 	r.Get("/v1/sales/{saleID}", s.getSale)
 	r.With(users).Post("/v1/sales/{saleID}/orders", s.placeOrder)

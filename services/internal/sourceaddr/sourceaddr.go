@@ -18,14 +18,14 @@ type Set []netip.Prefix
 var Loopback = Set{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
 // Parse reads a comma-separated list of CIDR prefixes or single addresses
-// ("10.0.0.0/8, 192.168.1.7, ::1"), or the word "loopback" for Loopback.
-// An empty list is the empty Set.
+// ("10.0.0.0/8, 192.168.1.7, ::1"), the word "loopback" for Loopback, or
+// the word "none". An empty list, or "none", is the empty Set.
 func Parse(list string) (Set, error) {
 	var s Set
 	for item := range strings.SplitSeq(list, ",") {
 		item = strings.TrimSpace(item)
 		switch {
-		case item == "":
+		case item == "" || item == "none":
 			continue
 		case item == "loopback":
 			s = append(s, Loopback...)
