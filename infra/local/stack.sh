@@ -30,6 +30,9 @@ KAFKA_PORT="${BLITZBUY_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${BLITZBUY_KAFKA_CONTROLLER_PORT:-9093}"
 JAEGER_UI_PORT=16686
 PROM_PORT="${BLITZBUY_PROMETHEUS_PORT:-9090}"
+# Every Redis node's memory budget (docs/operations.md, "Redis memory"): at it
+# Redis refuses new orders (503) rather than evicting ledger keys.
+REDIS_MAXMEMORY="${BLITZBUY_REDIS_MAXMEMORY:-1gb}"
 
 ALL=(redis postgres kafka jaeger prometheus)
 [[ $PROFILE == cluster ]] && ALL+=(haproxy)
@@ -55,13 +58,13 @@ redis_up() {
 	spawn redis "$LOGS/redis.log" redis-server \
 		--bind 127.0.0.1 --port "$REDIS_PORT" --dir "$DATA/redis" \
 		--appendonly yes --appendfsync everysec --save "" \
-		--maxmemory-policy noeviction --daemonize no --protected-mode yes
+		--maxmemory "$REDIS_MAXMEMORY" --maxmemory-policy noeviction --daemonize no --protected-mode yes
 	wait_for redis 30 "$LOGS/redis.log" redis-cli -p "$REDIS_PORT" ping
 }
 redis_status() {
 	if [[ $PROFILE == cluster ]]; then redis_cluster_status; return; fi
 	if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
-		echo "up   127.0.0.1:$REDIS_PORT  redis $(redis-cli -p "$REDIS_PORT" info server | sed -n 's/^redis_version:\(.*\)\r$/\1/p') aof=$(redis-cli -p "$REDIS_PORT" config get appendonly | tail -1)"
+		echo "up   127.0.0.1:$REDIS_PORT  redis $(redis-cli -p "$REDIS_PORT" info server | sed -n 's/^redis_version:\(.*\)\r$/\1/p') aof=$(redis-cli -p "$REDIS_PORT" config get appendonly | tail -1) maxmemory=$(redis-cli -p "$REDIS_PORT" config get maxmemory | tail -1)"
 	else echo "down 127.0.0.1:$REDIS_PORT"; fi
 }
 redis_down() {
@@ -101,7 +104,7 @@ redis_cluster_up() {
 		mkdir -p "$DATA/redis-$n"
 		args=(--bind 127.0.0.1 --port "$port" --dir "$DATA/redis-$n"
 			--appendonly yes --appendfsync everysec --save ""
-			--maxmemory-policy noeviction --daemonize no --protected-mode yes
+			--maxmemory "$REDIS_MAXMEMORY" --maxmemory-policy noeviction --daemonize no --protected-mode yes
 			# A primary cut off from both replicas for 10 s stops taking
 			# writes, which bounds what a failover can lose (docs/operations.md).
 			--min-replicas-to-write 1 --min-replicas-max-lag 10)
@@ -374,7 +377,7 @@ prometheus_up() {
 	spawn prometheus "$LOGS/prometheus.log" prometheus \
 		--config.file="$ROOT/observability/prometheus/prometheus.yml" \
 		--storage.tsdb.path="$DATA/prometheus" --storage.tsdb.retention.time=7d \
-		--web.listen-address="127.0.0.1:$PROM_PORT" --web.enable-lifecycle \
+		--web.listen-address="127.0.0.1:$PROM_PORT" \
 		--enable-feature=exemplar-storage
 	wait_for prometheus 60 "$LOGS/prometheus.log" prom_ready
 }

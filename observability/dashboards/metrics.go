@@ -18,6 +18,9 @@ func KnownMetrics() []string {
 		"blitzbuy_sale_stock",
 		"blitzbuy_sale_remaining",
 		"blitzbuy_sale_persisted_units",
+		// order-api: the ledger Redis's memory (INFO memory)
+		"blitzbuy_redis_memory_used_bytes",
+		"blitzbuy_redis_memory_max_bytes",
 		// order-api: publishing and the relay (internal/publish)
 		"blitzbuy_publish_duration_seconds_bucket",
 		"blitzbuy_publish_errors_total",

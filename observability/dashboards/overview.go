@@ -77,6 +77,12 @@ func Overview() (dashboard.Dashboard, error) {
 			"none",
 			query(perSale("blitzbuy_sale_stock")+" - "+perSale("blitzbuy_sale_remaining")+" - "+perSale("blitzbuy_sale_persisted_units"), "{{sale}}")).
 			Span(6)).
+		WithPanel(graph("Redis memory (used vs maxmemory)",
+			"Memory the ledger's Redis uses and its maxmemory (INFO memory, exported by order-api). Idempotency records keep about 225 bytes per order request (700 per accepted order) for 24 h. At maxmemory Redis refuses new orders (503 unavailable; nothing is lost, nothing evicted): alert RedisMemoryHigh above 80 %, RedisMemoryUnbounded when maxmemory is 0.",
+			"bytes",
+			query("max(blitzbuy_redis_memory_used_bytes)", "used"),
+			query("max(blitzbuy_redis_memory_max_bytes)", "maxmemory")).
+			Span(6)).
 		WithRow(row("Go runtime")).
 		WithPanel(graph("Goroutines",
 			"Live goroutines per service (go_goroutines). Steady under steady load; a line that only climbs is a goroutine leak (e.g. requests stuck waiting for a broker ack).",

@@ -904,7 +904,7 @@ func checkHAProxy(s *stack) []string {
 // agree on one writer group; the two addresses name what the cluster runs.
 func checkClusterServiceEnvironment(s *stack) []string {
 	common := map[string]string{
-		"BLITZBUY_REDIS_ADDR":         "redis://sentinel-1:26379?addr=sentinel-2:26379&addr=sentinel-3:26379&master_set=" + masterSet,
+		"BLITZBUY_REDIS_ADDR":         "redis://:" + secrets["BLITZBUY_REDIS_PASSWORD"] + "@sentinel-1:26379?addr=sentinel-2:26379&addr=sentinel-3:26379&master_set=" + masterSet,
 		"BLITZBUY_KAFKA_BROKERS":      "kafka-1:9092,kafka-2:9092,kafka-3:9092",
 		"BLITZBUY_POSTGRES_URL":       "postgres://blitzbuy:" + secrets["BLITZBUY_POSTGRES_PASSWORD"] + "@postgres:5432/blitzbuy?sslmode=disable",
 		"BLITZBUY_JWT_SECRET":         secrets["BLITZBUY_JWT_SECRET"],
@@ -982,6 +982,7 @@ func checkClusterPrometheus(s *stack) []string {
 	if !slices.Contains(s.clusterPrometheus.RuleFiles, "rules/*.yml") {
 		out = append(out, fmt.Sprintf("prometheus-cluster rule_files got %q, want rules/*.yml", s.clusterPrometheus.RuleFiles))
 	}
+	out = append(out, lifecycleOff("prometheus-cluster", cmd)...)
 	hosts := hostsOf(s.cluster)
 	got := map[string][]string{}
 	for _, sc := range s.clusterPrometheus.ScrapeConfigs {
@@ -1241,6 +1242,18 @@ var clusterBreakage = []breakage{
 		delete(s.sentinels, "sentinel-3")
 	}},
 
+	{"replica without masterauth", "redis hardening", editCluster("redis-3", func(svc *types.ServiceConfig) {
+		f := slices.Clone(svc.Command)
+		i := slices.Index(f, "--masterauth")
+		svc.Command = slices.Delete(f, i, i+2)
+	})},
+	{"sentinel without auth-pass", "redis hardening", replaceInCommand("sentinel-2", "sentinel auth-pass", "sentinel announce-port")},
+	{"sentinel without the password", "redis hardening", setEnv("sentinel-3", "BLITZBUY_REDIS_PASSWORD", "")},
+	{"api instance without the redis password", "redis hardening", setEnv("order-api-2", "BLITZBUY_REDIS_ADDR",
+		"redis://sentinel-1:26379?addr=sentinel-2:26379&addr=sentinel-3:26379&master_set="+masterSet)},
+	{"cluster prometheus lifecycle API back on", "cluster prometheus", editCluster("prometheus-cluster", func(svc *types.ServiceConfig) {
+		svc.Command = append(slices.Clone(svc.Command), "--web.enable-lifecycle")
+	})},
 	{"writer instance not scraped", "cluster prometheus", setTargets("order-writer", "order-writer-1:9465")},
 	{"single-node target", "cluster prometheus", setTargets("order-api", "order-api:9464", "order-api-1:9464", "order-api-2:9464")},
 	{"cluster prometheus without exemplars", "cluster prometheus", editCluster("prometheus-cluster", func(svc *types.ServiceConfig) {

@@ -23,6 +23,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/blitzbuy/blitzbuy/testkit/localenv"
+	"github.com/blitzbuy/blitzbuy/testkit/redisaddr"
 )
 
 // composeFile is the file under test, relative to the repository root.
@@ -32,6 +33,7 @@ const composeFile = "docker-compose.yml"
 // test supplies dummy values so interpolation succeeds.
 var secrets = map[string]string{
 	"BLITZBUY_POSTGRES_PASSWORD":      "test-postgres-password",
+	"BLITZBUY_REDIS_PASSWORD":         "test-redis-password",
 	"BLITZBUY_JWT_SECRET":             "test-jwt-secret",
 	"BLITZBUY_ADMIN_TOKEN":            "test-admin-token",
 	"BLITZBUY_GRAFANA_ADMIN_PASSWORD": "test-grafana-password",
@@ -263,6 +265,7 @@ var checks = map[string]check{
 	"bind mounts exist":       checkBindMounts,
 	"grafana mounts":          checkGrafanaMounts,
 	"prometheus flags":        checkPrometheusFlags,
+	"redis hardening":         checkRedisHardening,
 	"prometheus targets":      checkPrometheusTargets,
 	"grafana datasources":     checkGrafanaDatasources,
 	"service environment":     checkServiceEnvironment,
@@ -614,7 +617,95 @@ func checkPrometheusFlags(s *stack) []string {
 	if !slices.Contains(s.prometheus.RuleFiles, "rules/*.yml") {
 		out = append(out, fmt.Sprintf("prometheus rule_files got %q, want rules/*.yml", s.prometheus.RuleFiles))
 	}
+	return append(out, lifecycleOff("prometheus", cmd)...)
+}
+
+// lifecycleOff: Prometheus's lifecycle API (/-/reload, /-/quit) lets anyone
+// who reaches its port stop it; nothing here uses it (SIGHUP reloads).
+func lifecycleOff(service string, cmd []string) []string {
+	if slices.ContainsFunc(cmd, func(a string) bool { return strings.HasPrefix(a, "--web.enable-lifecycle") }) {
+		return []string{fmt.Sprintf("%s command got %q, want no --web.enable-lifecycle (anyone reaching the port could stop it)", service, cmd)}
+	}
+	return nil
+}
+
+// checkRedisHardening: every Redis server of both service sets (the
+// single node, the cluster's nodes) has the password from the required
+// variable, protected mode on, a non-zero maxmemory with noeviction, and a
+// healthcheck that authenticates (REDISCLI_AUTH); the cluster's nodes also
+// carry it as masterauth (a replica syncs with it; after a failover any node
+// is one), and every sentinel writes it as the master set's auth-pass. The
+// services' address carries the same password, which rueidis honours and
+// redisaddr.Redact hides from logs.
+func checkRedisHardening(s *stack) []string {
+	pw := secrets["BLITZBUY_REDIS_PASSWORD"]
+	var out []string
+	type node struct {
+		p       *types.Project
+		name    string
+		replica bool // part of a replicated set
+	}
+	nodes := []node{{s.project, "redis", false}}
+	for _, name := range redisNodes(s.cluster) {
+		nodes = append(nodes, node{s.cluster, name, true})
+	}
+	for _, n := range nodes {
+		svc := n.p.Services[n.name]
+		f := redisFlags(svc.Command)
+		want := map[string]string{"requirepass": pw, "protected-mode": "yes", "maxmemory-policy": "noeviction"}
+		if n.replica {
+			want["masterauth"] = pw
+		}
+		for _, k := range slices.Sorted(maps.Keys(want)) {
+			if !slices.Equal(f[k], []string{want[k]}) {
+				out = append(out, fmt.Sprintf("service %q: --%s got %q, want %q", n.name, k, f[k], want[k]))
+			}
+		}
+		if mm := f["maxmemory"]; len(mm) != 1 || mm[0] == "" || strings.TrimLeft(mm[0], "0") == "" {
+			out = append(out, fmt.Sprintf("service %q: --maxmemory got %q, want a budget (0 is unbounded)", n.name, mm))
+		}
+		if got := envOf(svc, "REDISCLI_AUTH"); got != pw {
+			out = append(out, fmt.Sprintf("service %q: REDISCLI_AUTH got %q, want the password (its healthcheck's redis-cli authenticates with it)", n.name, got))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.sentinels)) {
+		svc := s.cluster.Services[name]
+		script := strings.Join(svc.Command, " ")
+		if !strings.Contains(script, "sentinel auth-pass "+masterSet+" $BLITZBUY_REDIS_PASSWORD") {
+			out = append(out, fmt.Sprintf("sentinel %q: command got %q, want it to write `sentinel auth-pass %s $BLITZBUY_REDIS_PASSWORD`", name, script, masterSet))
+		}
+		if got := envOf(svc, "BLITZBUY_REDIS_PASSWORD"); got != pw {
+			out = append(out, fmt.Sprintf("sentinel %q: BLITZBUY_REDIS_PASSWORD got %q, want the password", name, got))
+		}
+	}
+	for _, c := range []struct {
+		p    *types.Project
+		name string
+	}{{s.project, "order-api"}, {s.project, "order-writer"}} {
+		out = append(out, addrAuthenticates(c.name, envOf(c.p.Services[c.name], "BLITZBUY_REDIS_ADDR"))...)
+	}
+	for _, kind := range []string{"order-api", "order-writer"} {
+		for _, name := range instances(s, kind) {
+			out = append(out, addrAuthenticates(name, envOf(s.cluster.Services[name], "BLITZBUY_REDIS_ADDR"))...)
+		}
+	}
 	return out
+}
+
+// addrAuthenticates: addr, read as every client of the ledger reads it
+// (redisaddr), sends the password, and the form logged does not show it.
+func addrAuthenticates(service, addr string) []string {
+	pw := secrets["BLITZBUY_REDIS_PASSWORD"]
+	opt, err := redisaddr.Option(addr, 0)
+	switch {
+	case err != nil:
+		return []string{fmt.Sprintf("service %q: BLITZBUY_REDIS_ADDR %q: %v", service, addr, err)}
+	case opt.Password != pw:
+		return []string{fmt.Sprintf("service %q: BLITZBUY_REDIS_ADDR %q: password got %q, want the Redis password", service, addr, opt.Password)}
+	case strings.Contains(redisaddr.Redact(addr), pw):
+		return []string{fmt.Sprintf("service %q: BLITZBUY_REDIS_ADDR redacted got %q, want the password hidden", service, redisaddr.Redact(addr))}
+	}
+	return nil
 }
 
 // checkPrometheusTargets: every scrape target is a compose service, and the
@@ -706,7 +797,7 @@ func checkGrafanaDatasources(s *stack) []string {
 func checkServiceEnvironment(s *stack) []string {
 	pgURL := "postgres://blitzbuy:" + secrets["BLITZBUY_POSTGRES_PASSWORD"] + "@postgres:5432/blitzbuy?sslmode=disable"
 	common := map[string]string{
-		"BLITZBUY_REDIS_ADDR":         "redis:6379",
+		"BLITZBUY_REDIS_ADDR":         "redis://:" + secrets["BLITZBUY_REDIS_PASSWORD"] + "@redis:6379",
 		"BLITZBUY_KAFKA_BROKERS":      "kafka:9092",
 		"BLITZBUY_POSTGRES_URL":       pgURL,
 		"BLITZBUY_JWT_SECRET":         secrets["BLITZBUY_JWT_SECRET"],
@@ -892,6 +983,35 @@ func TestChecksCatchBreakage(t *testing.T) {
 		{"redis address on loopback", "service environment", editService("order-writer", func(svc *types.ServiceConfig) {
 			e := maps.Clone(svc.Environment)
 			addr := "127.0.0.1:6379"
+			e["BLITZBUY_REDIS_ADDR"] = &addr
+			svc.Environment = e
+		})},
+		{"lifecycle API back on", "prometheus flags", editService("prometheus", func(svc *types.ServiceConfig) {
+			svc.Command = append(slices.Clone(svc.Command), "--web.enable-lifecycle")
+		})},
+		{"redis without a password", "redis hardening", editService("redis", func(svc *types.ServiceConfig) {
+			f := slices.Clone(svc.Command)
+			i := slices.Index(f, "--requirepass")
+			svc.Command = slices.Delete(f, i, i+2)
+		})},
+		{"redis protected mode off", "redis hardening", editService("redis", func(svc *types.ServiceConfig) {
+			f := slices.Clone(svc.Command)
+			f[slices.Index(f, "--protected-mode")+1] = "no"
+			svc.Command = f
+		})},
+		{"redis unbounded", "redis hardening", editService("redis", func(svc *types.ServiceConfig) {
+			f := slices.Clone(svc.Command)
+			f[slices.Index(f, "--maxmemory")+1] = "0"
+			svc.Command = f
+		})},
+		{"redis healthcheck without the password", "redis hardening", editService("redis", func(svc *types.ServiceConfig) {
+			e := maps.Clone(svc.Environment)
+			delete(e, "REDISCLI_AUTH")
+			svc.Environment = e
+		})},
+		{"writer without the redis password", "redis hardening", editService("order-writer", func(svc *types.ServiceConfig) {
+			e := maps.Clone(svc.Environment)
+			addr := "redis://redis:6379"
 			e["BLITZBUY_REDIS_ADDR"] = &addr
 			svc.Environment = e
 		})},

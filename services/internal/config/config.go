@@ -31,7 +31,9 @@ import (
 // Process is what both services share: the same variables, the same
 // defaults, the same meaning.
 type Process struct {
-	RedisAddr    string   `env:"BLITZBUY_REDIS_ADDR" envDefault:"127.0.0.1:6379"`
+	// RedisAddr may carry a password (redis://:PASSWORD@host:6379, as
+	// docker-compose.yml sets it): the startup log shows it redacted.
+	RedisAddr    string   `env:"BLITZBUY_REDIS_ADDR" envDefault:"127.0.0.1:6379" secret:"password"`
 	RedisDB      int      `env:"BLITZBUY_REDIS_DB" envDefault:"0"`
 	KafkaBrokers []string `env:"BLITZBUY_KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
 	OrdersTopic  string   `env:"BLITZBUY_ORDERS_TOPIC" envDefault:"orders"`
@@ -292,8 +294,10 @@ func writerVars(err error) string {
 }
 
 // Masked renders a config struct as name=value pairs for the startup log,
-// with every field tagged secret:"true" masked. Embedded structs (Process)
-// are walked in place, so their fields are listed like the others.
+// with every field tagged secret:"true" masked and the password of every
+// address tagged secret:"password" redacted (redisaddr.Redact). Embedded
+// structs (Process) are walked in place, so their fields are listed like
+// the others.
 func Masked(cfg any) []any {
 	return masked(reflect.ValueOf(cfg), nil)
 }
@@ -311,8 +315,13 @@ func masked(v reflect.Value, out []any) []any {
 			continue
 		}
 		val := fmt.Sprint(v.Field(i).Interface())
-		if f.Tag.Get("secret") == "true" && val != "" {
-			val = "***"
+		switch f.Tag.Get("secret") {
+		case "true":
+			if val != "" {
+				val = "***"
+			}
+		case "password":
+			val = redisaddr.Redact(val)
 		}
 		out = append(out, name, val)
 	}

@@ -253,6 +253,16 @@ func TestMasked(t *testing.T) {
 			"BLITZBUY_SHUTDOWN_TIMEOUT": "30s", "BLITZBUY_IDEMPOTENCY_TTL": "24h0m0s",
 		}},
 		{"empty secret stays empty", config.API{}, map[string]string{"BLITZBUY_JWT_SECRET": ""}},
+		{"redis password redacted", func() config.API {
+			c := validAPI()
+			c.RedisAddr = "redis://:s3cr3t-redis@redis:6379"
+			return c
+		}(), map[string]string{"BLITZBUY_REDIS_ADDR": "redis://:xxxxx@redis:6379"}},
+		{"sentinel url's password redacted", func() config.Writer {
+			c := validWriter()
+			c.RedisAddr = "redis://:s3cr3t-redis@sentinel-1:26379?addr=sentinel-2:26379&master_set=blitzbuy"
+			return c
+		}(), map[string]string{"BLITZBUY_REDIS_ADDR": "redis://:xxxxx@sentinel-1:26379?addr=sentinel-2:26379&master_set=blitzbuy"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

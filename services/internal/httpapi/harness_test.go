@@ -55,7 +55,8 @@ type harnessOpts struct {
 	wrapPublisher  func(checkout.Publisher) checkout.Publisher
 	saleCache      time.Duration // Deps.SaleCacheTTL; 0 (off) so reads see each change at once
 	authLimit      httpapi.AuthLimit
-	noSales        bool // Deps.Sales nil: definitions in Redis only, as order-api without PostgreSQL
+	noSales        bool   // Deps.Sales nil: definitions in Redis only, as order-api without PostgreSQL
+	redisAddr      string // "": the stack's Redis (e.g. stacktest.PrivateRedis's)
 }
 
 var saleSeq atomic.Int64
@@ -75,7 +76,10 @@ func newHarness(t testing.TB, o harnessOpts) *apiHarness {
 	if o.publishTimeout == 0 {
 		o.publishTimeout = 5 * time.Second
 	}
-	rdb, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{env.RedisAddr}})
+	if o.redisAddr == "" {
+		o.redisAddr = env.RedisAddr
+	}
+	rdb, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{o.redisAddr}})
 	if err != nil {
 		t.Fatalf("redis: %v", err)
 	}

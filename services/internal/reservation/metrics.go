@@ -11,13 +11,16 @@ import (
 
 // Collector exports each sale's live ledger on every scrape: stock,
 // remaining, sold (stock - remaining) and the outbox size. Sale ids are
-// chosen by admins and few, so they are a bounded label.
+// chosen by admins and few, so they are a bounded label. It also exports
+// the memory Redis uses and its maxmemory (INFO memory): at maxmemory Redis
+// refuses new orders (noeviction), so that ratio is alerted on before.
 type Collector struct {
 	store   *Store
 	timeout time.Duration
 	max     int
 
 	stock, remaining, sold, pending, pendingTotal *prometheus.Desc
+	memUsed, memMax                               *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -32,12 +35,14 @@ func NewCollector(store *Store) *Collector {
 		sold:         prometheus.NewDesc("blitzbuy_sale_sold", "Units held by live reservations or persisted (stock - remaining).", l, nil),
 		pending:      prometheus.NewDesc("blitzbuy_sale_outbox_pending", "Reservations of a sale not yet acknowledged by Kafka.", l, nil),
 		pendingTotal: prometheus.NewDesc("blitzbuy_outbox_pending", "Reservations not yet acknowledged by Kafka, all sales.", nil, nil),
+		memUsed:      prometheus.NewDesc("blitzbuy_redis_memory_used_bytes", "Memory the ledger's Redis uses (INFO memory used_memory).", nil, nil),
+		memMax:       prometheus.NewDesc("blitzbuy_redis_memory_max_bytes", "The ledger's Redis maxmemory (0: unbounded); at it, orders are refused with 503.", nil, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.stock, c.remaining, c.sold, c.pending, c.pendingTotal} {
+	for _, d := range []*prometheus.Desc{c.stock, c.remaining, c.sold, c.pending, c.pendingTotal, c.memUsed, c.memMax} {
 		ch <- d
 	}
 }
@@ -55,12 +60,23 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ids = ids[:c.max]
 	}
 	cl := c.store.client
-	cmds := make(rueidis.Commands, 0, 2*len(ids))
+	cmds := make(rueidis.Commands, 0, 2*len(ids)+1)
 	for _, id := range ids {
 		k := saleKeys(id)
 		cmds = append(cmds, cl.B().Hmget().Key(k.sale).Field("stock", "remaining").Build(), cl.B().Zcard().Key(k.pending).Build())
 	}
+	cmds = append(cmds, cl.B().Info().Section("memory").Build())
 	res := cl.DoMulti(ctx, cmds...)
+	// Without an answer the two memory series are absent from this scrape
+	// rather than failing it: the ledger series above still count.
+	if info, err := res[len(res)-1].ToString(); err == nil {
+		used, err1 := strconv.ParseFloat(infoField(info, "used_memory"), 64)
+		limit, err2 := strconv.ParseFloat(infoField(info, "maxmemory"), 64)
+		if err1 == nil && err2 == nil {
+			ch <- prometheus.MustNewConstMetric(c.memUsed, prometheus.GaugeValue, used)
+			ch <- prometheus.MustNewConstMetric(c.memMax, prometheus.GaugeValue, limit)
+		}
+	}
 	var total float64
 	for i, id := range ids {
 		vals, err := res[2*i].AsStrSlice()

@@ -48,8 +48,14 @@ local rl_limit = tonumber(ARGV[7])
 local rl_left, rl_reset = 0, 0
 if rl_limit > 0 then
   local window = tonumber(ARGV[8])
-  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - window)
-  local n = redis.call('ZCARD', KEYS[6])
+  -- Count the window before trimming it: at maxmemory (noeviction) Redis
+  -- refuses a script's first write only if that write may grow memory, and
+  -- once one write has passed it lets every later one through. ZADD is such
+  -- a write, ZREMRANGEBYSCORE is not, so the ZADD must come first: then an
+  -- order at the limit is refused before it changes anything
+  -- (docs/operations.md, "Redis memory"). ZCOUNT over (now - window, +inf)
+  -- counts what the trim below keeps.
+  local n = redis.call('ZCOUNT', KEYS[6], '(' .. (now - window), '+inf')
   local allowed = n < rl_limit
   if allowed then
     -- the new order id is unique, so two requests in one millisecond are two members
@@ -57,6 +63,7 @@ if rl_limit > 0 then
     redis.call('PEXPIRE', KEYS[6], window)
     n = n + 1
   end
+  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - window)
   rl_left, rl_reset = rl_limit - n, window
   local oldest = redis.call('ZRANGE', KEYS[6], 0, 0, 'WITHSCORES')
   if oldest[2] then
