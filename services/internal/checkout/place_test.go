@@ -37,6 +37,11 @@ func TestPlaceAccepted(t *testing.T) {
 	if got := l.stages["o-k1"]; got != order.StagePublished {
 		t.Errorf("stage after ack = %q, want published", got)
 	}
+	// What this 202 means (docs/api.md, "What a 202 means", path 1): the
+	// broker acknowledged the order before Place returned.
+	if p.published[0] != "o-k1" {
+		t.Errorf("published %v, want o-k1 before the answer", p.published)
+	}
 }
 
 func TestPlaceBusinessRejections(t *testing.T) {
@@ -200,6 +205,12 @@ func TestPlacePublishFailsRelayOwns(t *testing.T) {
 	if err != nil || out.Kind != order.OutcomeAccepted || out.Order.ID != "o-k" {
 		t.Fatalf("Place = %+v, %v; want accepted (the relay publishes it)", out, err)
 	}
+	// What this 202 means (docs/api.md, "What a 202 means", path 2): no broker
+	// ack yet; the order stays in the outbox, held, for the relay.
+	_, released, acked := l.snapshot()
+	if len(released) != 0 || len(acked) != 0 || l.stages["o-k"] != order.StagePending {
+		t.Errorf("released %v acked %v stage %q, want the reservation kept pending in the outbox", released, acked, l.stages["o-k"])
+	}
 }
 
 func TestPlacePublishAndReleaseFail(t *testing.T) {
@@ -280,6 +291,13 @@ func TestPlaceReplayStillPendingAfterWait(t *testing.T) {
 	out, err := s.Place(context.Background(), request("k"))
 	if err != nil || out.Kind != order.OutcomeReplayed {
 		t.Fatalf("Place = %q, %v; want replayed (past the wait the relay owns the order)", out.Kind, err)
+	}
+	// What this 202 means (docs/api.md, "What a 202 means", path 3): the
+	// original publish has not settled; the reservation is left as it is,
+	// neither released nor acked by the replay.
+	_, released, acked := l.snapshot()
+	if len(released) != 0 || len(acked) != 0 {
+		t.Errorf("released %v acked %v, want the replay to touch nothing", released, acked)
 	}
 }
 
