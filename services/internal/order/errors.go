@@ -26,6 +26,15 @@ const (
 	CodeInternal             Code = "internal"
 )
 
+// The checkout window's codes (issue #14). They join Codes, the HTTP table
+// and the OpenAPI document with the payment and cancel endpoints.
+const (
+	CodeOrderExpired       Code = "order_expired"
+	CodeOrderCancelled     Code = "order_cancelled"
+	CodeOrderPaid          Code = "order_paid"
+	CodePaymentNotRequired Code = "payment_not_required"
+)
+
 // Codes lists every code of the contract (the OpenAPI test checks the
 // document's ErrorCode enum against it).
 var Codes = []Code{CodeInvalidRequest, CodeUnauthorized, CodeForbidden, CodeNotFound, CodeSoldOut,
@@ -61,6 +70,11 @@ var (
 	ErrStockBelowSold       = &Error{Code: CodeStockBelowSold, Message: "stock cannot be set below what is already sold"}
 	ErrUnavailable          = &Error{Code: CodeUnavailable, Message: "the service is temporarily unavailable, retry later"}
 	ErrLedgerRebuilding     = &Error{Code: CodeLedgerRebuilding, Message: "this sale's live ledger is being rebuilt from the durable one; retry shortly with the same Idempotency-Key"}
+
+	ErrOrderExpired       = &Error{Code: CodeOrderExpired, Message: "the order's checkout window ended before it was paid; its units went back to the sale"}
+	ErrOrderCancelled     = &Error{Code: CodeOrderCancelled, Message: "the order was cancelled"}
+	ErrOrderPaid          = &Error{Code: CodeOrderPaid, Message: "the order is paid and can no longer be cancelled"}
+	ErrPaymentNotRequired = &Error{Code: CodePaymentNotRequired, Message: "this sale has no checkout window: the order is final without payment"}
 )
 
 // CodeOf returns the code of err, or CodeInternal for errors that are not

@@ -53,12 +53,57 @@ func (s Sale) StateAt(now time.Time) SaleState {
 type Status string
 
 // Order statuses: pending (reserved in Redis, not yet in Postgres), confirmed
-// (persisted), failed (permanently rejected; its stock was returned).
+// (persisted), failed (permanently rejected; its stock was returned). An
+// order of a sale with a checkout window (SaleSpec.HoldSeconds) reads paid,
+// expired or cancelled once its hold ended that way, whatever its delivery
+// stage.
 const (
 	StatusPending   Status = "pending"
 	StatusConfirmed Status = "confirmed"
 	StatusFailed    Status = "failed"
+	StatusPaid      Status = "paid"
+	StatusExpired   Status = "expired"
+	StatusCancelled Status = "cancelled"
 )
+
+// Hold is where an order of a sale with a checkout window stands in its
+// window (issue #14). The empty Hold is an order without a window: final
+// once accepted.
+type Hold string
+
+// The hold states. Held units count against the stock until the hold ends:
+// paid keeps them for good; expired and cancelled return them to the sale
+// and to the buyer's allowance, exactly once; void is a held order whose
+// reservation was released or compensated (the units went back that way).
+const (
+	HoldNone      Hold = ""
+	HoldHeld      Hold = "held"
+	HoldPaid      Hold = "paid"
+	HoldExpired   Hold = "expired"
+	HoldCancelled Hold = "cancelled"
+	HoldVoid      Hold = "void"
+)
+
+// Status is what a hold's end makes of the order's status, ok false while
+// the hold is live (or there is none): the delivery stage decides then.
+func (h Hold) Status() (Status, bool) {
+	switch h {
+	case HoldPaid:
+		return StatusPaid, true
+	case HoldExpired:
+		return StatusExpired, true
+	case HoldCancelled:
+		return StatusCancelled, true
+	}
+	return "", false
+}
+
+// Payment is a buyer paying a held order (POST /v1/orders/{id}/payment).
+type Payment struct {
+	OrderID, UserID string
+	IdempotencyKey  string
+	Ref             string // the payment provider's reference, 1-128 visible ASCII
+}
 
 // Order is one accepted reservation.
 type Order struct {
@@ -69,6 +114,11 @@ type Order struct {
 	Status         Status    `json:"status"`
 	IdempotencyKey string    `json:"-"`
 	ReservedAt     time.Time `json:"-"`
+	// ExpiresAt is the end of the order's checkout window (nil: the sale
+	// has none); PaidAt when it was paid.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	PaidAt    *time.Time `json:"paid_at,omitempty"`
+	Hold      Hold       `json:"-"`
 }
 
 var saleIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)

@@ -172,6 +172,9 @@ type SaleSpec struct {
 	PerUserLimit int64
 	StartsAt     time.Time
 	EndsAt       *time.Time
+	// HoldSeconds is the checkout window: how long an accepted order holds
+	// its units awaiting payment (0: none, an accepted order is final).
+	HoldSeconds int64
 }
 
 // SaleChange is one recorded admin change of a sale's definition: the audit

@@ -12,8 +12,9 @@ import (
 // answer, and the ones it must never answer.
 func TestParseReserve(t *testing.T) {
 	req := order.Request{SaleID: "s", UserID: "u", IdempotencyKey: "k", Quantity: 2}
-	// r appends the rate limit's part of a reply: 3 requests left, 60 s to reset.
-	r := func(head ...string) []string { return append(head, "3", "60000") }
+	// r appends the rate limit's part of a reply (3 requests left, 60 s to
+	// reset) and no checkout window.
+	r := func(head ...string) []string { return append(head, "3", "60000", "") }
 	allowed := order.RateLimit{Allowed: true, Limit: 5, Remaining: 3, Reset: time.Minute}
 	errRateLimited := &order.Error{Code: order.CodeRateLimited}
 	tests := []struct {
@@ -32,7 +33,7 @@ func TestParseReserve(t *testing.T) {
 		{name: "limit", reply: r("new", "limit", "", "2", ""), wantReject: order.ErrPurchaseLimit},
 		{name: "not active", reply: r("new", "not_active", "", "2", ""), wantReject: order.ErrSaleNotActive},
 		{name: "replayed sold out", reply: r("replay", "sold_out", "", "2", ""), wantReplayed: true, wantReject: order.ErrSoldOut},
-		{name: "rate limited", reply: []string{"limited", "", "", "", "", "0", "1500"}, wantReject: errRateLimited,
+		{name: "rate limited", reply: []string{"limited", "", "", "", "", "0", "1500", ""}, wantReject: errRateLimited,
 			wantRL: order.RateLimit{Allowed: false, Limit: 5, Remaining: 0, Reset: 1500 * time.Millisecond}},
 		{name: "key reused", reply: r("reused", "", "", "", ""), wantErr: order.ErrIdempotencyKeyReused},
 		{name: "unknown sale", reply: []string{"not_found"}, wantErr: order.ErrNotFound},
@@ -41,7 +42,9 @@ func TestParseReserve(t *testing.T) {
 		{name: "reply of the script before the rate limit moved in", reply: []string{"new", "accepted", "s.id", "2", "1700000000000"}, wantInfra: true},
 		{name: "unknown outcome", reply: r("new", "rate_limited", "", "2", ""), wantInfra: true},
 		{name: "bad time", reply: r("new", "accepted", "s.id", "2", "soon"), wantInfra: true},
-		{name: "bad rate-limit count", reply: []string{"new", "accepted", "s.id", "2", "1700000000000", "many", "10"}, wantInfra: true},
+		{name: "bad rate-limit count", reply: []string{"new", "accepted", "s.id", "2", "1700000000000", "many", "10", ""}, wantInfra: true},
+		{name: "reply of the script before the checkout window", reply: []string{"new", "accepted", "s.id", "2", "1700000000000", "3", "60000"}, wantInfra: true},
+		{name: "bad expiry", reply: []string{"new", "accepted", "s.id", "2", "1700000000000", "3", "60000", "later"}, wantInfra: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,7 +89,7 @@ func TestParseReserve(t *testing.T) {
 
 // Without a rate limit the script answers 0 0 for it, and no decision comes back.
 func TestParseReserveWithoutRateLimit(t *testing.T) {
-	res, err := parseReserve([]string{"new", "sold_out", "", "1", "", "0", "0"}, order.Request{SaleID: "s", Quantity: 1}, 0)
+	res, err := parseReserve([]string{"new", "sold_out", "", "1", "", "0", "0", ""}, order.Request{SaleID: "s", Quantity: 1}, 0)
 	if err != nil || !errors.Is(res.Err, order.ErrSoldOut) {
 		t.Fatalf("parse = %+v, %v; want sold_out", res, err)
 	}
@@ -110,5 +113,17 @@ func TestBySaleChunks(t *testing.T) {
 	}
 	if refs[groups[2][0]].SaleID != "b" {
 		t.Errorf("last group is of sale %q, want b", refs[groups[2][0]].SaleID)
+	}
+}
+
+// An acceptance in a sale with a checkout window carries its end.
+func TestParseReserveHeld(t *testing.T) {
+	req := order.Request{SaleID: "s", UserID: "u", IdempotencyKey: "k", Quantity: 1}
+	res, err := parseReserve([]string{"new", "accepted", "s.id", "1", "1700000000000", "0", "0", "1700000030000"}, req, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Order.ExpiresAt == nil || !res.Order.ExpiresAt.Equal(time.UnixMilli(1700000030000)) || res.Order.Hold != order.HoldHeld {
+		t.Errorf("order %+v, want held until 1700000030000", res.Order)
 	}
 }

@@ -155,11 +155,11 @@ func New(client rueidis.Client, cfg Config) (*Store, error) {
 }
 
 // Keys of one sale. The {sale:<id>} hash tag keeps them in one cluster slot.
-type keys struct{ sale, users, pending string }
+type keys struct{ sale, users, pending, holds string }
 
 func saleKeys(saleID string) keys {
 	tag := "{sale:" + saleID + "}"
-	return keys{sale: tag, users: tag + ":users", pending: tag + ":pending"}
+	return keys{sale: tag, users: tag + ":users", pending: tag + ":pending", holds: tag + ":holds"}
 }
 
 func orderKey(saleID, orderID string) string { return "{sale:" + saleID + "}:order:" + orderID }
@@ -226,7 +226,7 @@ func (s *Store) Reserve(ctx context.Context, req order.Request) (order.Reservati
 		return order.Reservation{}, err
 	}
 	reply, err := s.reserve.Exec(ctx, s.client,
-		[]string{k.sale, k.users, idem, k.pending, orderKey(req.SaleID, id), rateKey(req.SaleID, req.UserID)},
+		[]string{k.sale, k.users, idem, k.pending, orderKey(req.SaleID, id), rateKey(req.SaleID, req.UserID), k.holds},
 		[]string{req.UserID, strconv.FormatInt(req.Quantity, 10), fingerprint(req.SaleID, req.Quantity), id,
 			strconv.FormatInt(s.ttl, 10), req.IdempotencyKey, s.rateLimitArg, s.window},
 	).AsStrSlice()
@@ -311,7 +311,7 @@ func (s *Store) noteSoldOut(saleID string) {
 func (s *Store) forgetSoldOut(saleID string) { s.soldOut.Delete(saleID) }
 
 // parseReserve reads reserve.lua's reply: {"not_found"}, or {kind, outcome,
-// order_id, qty, reserved_ms, rl_remaining, rl_reset_ms} where kind is new,
+// order_id, qty, reserved_ms, rl_remaining, rl_reset_ms, expires_ms} where kind is new,
 // replay, reused or limited and outcome an order.OutcomeKind the ledger speaks
 // (accepted, sold_out, limit, not_active). rateLimit is the configured limit
 // (0: none), which the reply does not repeat.
@@ -319,7 +319,7 @@ func parseReserve(reply []string, req order.Request, rateLimit int64) (order.Res
 	if len(reply) == 1 && reply[0] == "not_found" {
 		return order.Reservation{}, order.ErrNotFound
 	}
-	if len(reply) != 7 {
+	if len(reply) != 8 {
 		return order.Reservation{}, fmt.Errorf("reserve: unexpected reply %q", reply)
 	}
 	var res order.Reservation
@@ -361,6 +361,14 @@ func parseReserve(reply []string, req order.Request, rateLimit int64) (order.Res
 		ID: reply[2], SaleID: req.SaleID, UserID: req.UserID, Quantity: qty,
 		Status: order.StatusPending, IdempotencyKey: req.IdempotencyKey, ReservedAt: time.UnixMilli(ms).UTC(),
 	}
+	if reply[7] != "" {
+		exp, err := strconv.ParseInt(reply[7], 10, 64)
+		if err != nil {
+			return order.Reservation{}, fmt.Errorf("reserve: expires_ms %q: %w", reply[7], err)
+		}
+		t := time.UnixMilli(exp).UTC()
+		res.Order.ExpiresAt, res.Order.Hold = &t, order.HoldHeld
+	}
 	return res, nil
 }
 
@@ -369,7 +377,7 @@ func parseReserve(reply []string, req order.Request, rateLimit int64) (order.Res
 func (s *Store) Release(ctx context.Context, o order.Order, mode order.ReleaseMode) error {
 	k := saleKeys(o.SaleID)
 	n, err := s.release.Exec(ctx, s.client,
-		[]string{k.sale, k.users, idemKey(o.SaleID, o.UserID, o.IdempotencyKey), k.pending, orderKey(o.SaleID, o.ID)},
+		[]string{k.sale, k.users, idemKey(o.SaleID, o.UserID, o.IdempotencyKey), k.pending, orderKey(o.SaleID, o.ID), k.holds},
 		[]string{o.ID, string(mode), strconv.FormatInt(s.ttl, 10)},
 	).AsInt64()
 	switch {
@@ -458,8 +466,23 @@ func (s *Store) Order(ctx context.Context, orderID string) (order.Order, error) 
 	}
 	qty, _ := strconv.ParseInt(m["qty"], 10, 64)
 	ms, _ := strconv.ParseInt(m["reserved_ms"], 10, 64)
-	return order.Order{ID: orderID, SaleID: saleID, UserID: m["user"], Quantity: qty, Status: status,
-		IdempotencyKey: m["key"], ReservedAt: time.UnixMilli(ms).UTC()}, nil
+	o := order.Order{ID: orderID, SaleID: saleID, UserID: m["user"], Quantity: qty, Status: status,
+		IdempotencyKey: m["key"], ReservedAt: time.UnixMilli(ms).UTC(), Hold: order.Hold(m["hold"])}
+	o.ExpiresAt, o.PaidAt = msTime(m["expires_ms"]), msTime(m["paid_ms"])
+	if st, ended := o.Hold.Status(); ended {
+		o.Status = st
+	}
+	return o, nil
+}
+
+// msTime reads a Unix-ms field; nil when absent or unreadable.
+func msTime(v string) *time.Time {
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if v == "" || err != nil {
+		return nil
+	}
+	t := time.UnixMilli(ms).UTC()
+	return &t
 }
 
 // Stage reads the stage of a reservation.

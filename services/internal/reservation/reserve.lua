@@ -10,6 +10,8 @@
 -- KEYS[5]  {sale:<id>}:order:<new id>  hash: the reservation, written only when accepted
 -- KEYS[6]  {sale:<id>}:rl:<user id>     sorted set: the user's order requests in this sale's
 --                                      rate-limit window (ms), TTL = window
+-- KEYS[7]  {sale:<id>}:holds           sorted set: live checkout holds, order id scored by
+--                                      expires_ms (only for a sale with hold_ms > 0)
 -- ARGV[1]  user id
 -- ARGV[2]  quantity (integer >= 1)
 -- ARGV[3]  request fingerprint (same key + different body = different fingerprint)
@@ -31,15 +33,21 @@
 --
 -- Returns an array of strings:
 --   {"not_found"}                                no such sale (nothing counted)
---   {kind, outcome, order_id, qty, reserved_ms, rl_remaining, rl_reset_ms}
+--   {kind, outcome, order_id, qty, reserved_ms, rl_remaining, rl_reset_ms, expires_ms}
 --     kind: new | replay | reused (same key, different request) | limited (rate limited)
 --     outcome: accepted | sold_out | limit | not_active (order_id etc. empty unless accepted)
 --     rl_remaining, rl_reset_ms: requests left in the window and the time until
 --     its oldest request leaves it (when one more is allowed); 0 0 without a limit
+--     expires_ms: the end of an accepted order's checkout window, '' without one
+--
+-- A sale with a checkout window (hold_ms > 0, issue #14) holds an accepted
+-- order's units until expires_ms: the order is "held" (hold.lua pays,
+-- cancels or expires it), indexed in KEYS[7], and counted in the sale's
+-- "held" units.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
-local sale = redis.call('HMGET', KEYS[1], 'remaining', 'limit', 'starts_ms', 'ends_ms')
+local sale = redis.call('HMGET', KEYS[1], 'remaining', 'limit', 'starts_ms', 'ends_ms', 'hold_ms')
 if not sale[1] then
   return {'not_found'}
 end
@@ -70,16 +78,16 @@ if rl_limit > 0 then
     rl_reset = tonumber(oldest[2]) + window - now
   end
   if not allowed then
-    return {'limited', '', '', '', '', tostring(rl_left), tostring(rl_reset)}
+    return {'limited', '', '', '', '', tostring(rl_left), tostring(rl_reset), ''}
   end
 end
 
-local rec = redis.call('HMGET', KEYS[3], 'fp', 'outcome', 'order_id', 'qty', 'reserved_ms')
+local rec = redis.call('HMGET', KEYS[3], 'fp', 'outcome', 'order_id', 'qty', 'reserved_ms', 'expires_ms')
 if rec[1] then
   if rec[1] ~= ARGV[3] then
-    return {'reused', '', '', '', '', tostring(rl_left), tostring(rl_reset)}
+    return {'reused', '', '', '', '', tostring(rl_left), tostring(rl_reset), ''}
   end
-  return {'replay', rec[2], rec[3] or '', rec[4] or '', rec[5] or '', tostring(rl_left), tostring(rl_reset)}
+  return {'replay', rec[2], rec[3] or '', rec[4] or '', rec[5] or '', tostring(rl_left), tostring(rl_reset), rec[6] or ''}
 end
 
 local qty = tonumber(ARGV[2])
@@ -99,9 +107,11 @@ if outcome ~= 'accepted' then
     redis.call('HSET', KEYS[3], 'fp', ARGV[3], 'outcome', outcome, 'qty', ARGV[2])
     redis.call('EXPIRE', KEYS[3], ttl)
   end
-  return {'new', outcome, '', ARGV[2], '', tostring(rl_left), tostring(rl_reset)}
+  return {'new', outcome, '', ARGV[2], '', tostring(rl_left), tostring(rl_reset), ''}
 end
 
+local hold = tonumber(sale[5] or '0')
+local expires = ''
 redis.call('HINCRBY', KEYS[1], 'remaining', -qty)
 redis.call('HINCRBY', KEYS[2], ARGV[1], qty)
 redis.call('HSET', KEYS[3], 'fp', ARGV[3], 'outcome', 'accepted', 'order_id', ARGV[4], 'qty', ARGV[2], 'reserved_ms', now)
@@ -109,4 +119,11 @@ redis.call('EXPIRE', KEYS[3], ttl)
 redis.call('ZADD', KEYS[4], now, ARGV[4])
 -- No TTL while pending: the relay must always find what it has to publish.
 redis.call('HSET', KEYS[5], 'user', ARGV[1], 'qty', ARGV[2], 'key', ARGV[6], 'reserved_ms', now, 'status', 'pending')
-return {'new', 'accepted', ARGV[4], ARGV[2], tostring(now), tostring(rl_left), tostring(rl_reset)}
+if hold > 0 then
+  expires = tostring(now + hold)
+  redis.call('HSET', KEYS[5], 'hold', 'held', 'expires_ms', expires)
+  redis.call('HSET', KEYS[3], 'expires_ms', expires)
+  redis.call('ZADD', KEYS[7], now + hold, ARGV[4])
+  redis.call('HINCRBY', KEYS[1], 'held', qty)
+end
+return {'new', 'accepted', ARGV[4], ARGV[2], tostring(now), tostring(rl_left), tostring(rl_reset), expires}

@@ -37,6 +37,7 @@ func (s *Store) putSale(ctx context.Context, spec order.SaleSpec, mode string) (
 	reply, err := s.upsert.Exec(ctx, s.client, []string{k.sale}, []string{
 		spec.Name, strconv.FormatInt(spec.Stock, 10), strconv.FormatInt(spec.PerUserLimit, 10),
 		strconv.FormatInt(spec.StartsAt.UnixMilli(), 10), strconv.FormatInt(ends, 10), mode,
+		strconv.FormatInt(spec.HoldSeconds*1000, 10),
 	}).AsIntSlice()
 	if err != nil {
 		return false, fmt.Errorf("upsert sale: %w", err)

@@ -1,0 +1,147 @@
+package reservation
+
+import (
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/order"
+)
+
+// The checkout window's ledger side (issue #14): hold.lua pays, cancels and
+// expires held orders. The HTTP endpoints, the transition events through
+// Kafka and their application in PostgreSQL build on these.
+
+//go:embed hold.lua
+var holdLua string
+
+var holdScript = rueidis.NewLuaScript(holdLua)
+
+// payIdemKey names a payment's idempotency record: per (user, key), apart
+// from the order requests' records.
+func payIdemKey(saleID, userID, key string) string {
+	return "{sale:" + saleID + "}:payidem:" + idemKey(saleID, userID, key)[len("{sale:"+saleID+"}:idem:"):]
+}
+
+// payFingerprint binds a payment's Idempotency-Key to its order and
+// reference: the same key with another body is reused.
+func payFingerprint(orderID, ref string) string {
+	sum := sha256.Sum256([]byte(orderID + "\x00" + ref))
+	return hex.EncodeToString(sum[:16])
+}
+
+// Pay marks p's held order paid. Errors: order.ErrNotFound (unknown, or not
+// the caller's), order.ErrOrderExpired (the window ended first: exactly one
+// of payment and expiry wins), order.ErrOrderCancelled,
+// order.ErrPaymentNotRequired (the sale has no window), a failed order
+// (order.ErrNotFound's sibling: the order was compensated),
+// order.ErrIdempotencyKeyReused, order.ErrLedgerRebuilding. Paying a paid
+// order again answers the paid order.
+func (s *Store) Pay(ctx context.Context, p order.Payment) (order.Order, error) {
+	saleID, ok := order.SaleOfOrder(p.OrderID)
+	if !ok {
+		return order.Order{}, order.ErrNotFound
+	}
+	k := saleKeys(saleID)
+	reply, err := holdScript.Exec(ctx, s.client,
+		[]string{k.sale, k.users, k.holds, orderKey(saleID, p.OrderID), payIdemKey(saleID, p.UserID, p.IdempotencyKey)},
+		[]string{"pay", p.UserID, payFingerprint(p.OrderID, p.Ref), p.Ref, strconv.FormatInt(s.ttl, 10)},
+	).AsStrSlice()
+	if err != nil {
+		return order.Order{}, fmt.Errorf("pay: %w", err)
+	}
+	return s.holdAnswer(ctx, p.OrderID, reply, order.HoldPaid)
+}
+
+// Cancel gives a held order's units back (status cancelled). Cancelling a
+// cancelled order answers it again; errors: order.ErrNotFound,
+// order.ErrOrderPaid, order.ErrOrderExpired, order.ErrPaymentNotRequired (no
+// window: the order is final), order.ErrLedgerRebuilding.
+func (s *Store) Cancel(ctx context.Context, orderID, userID string) (order.Order, error) {
+	saleID, ok := order.SaleOfOrder(orderID)
+	if !ok {
+		return order.Order{}, order.ErrNotFound
+	}
+	k := saleKeys(saleID)
+	reply, err := holdScript.Exec(ctx, s.client,
+		[]string{k.sale, k.users, k.holds, orderKey(saleID, orderID)},
+		[]string{"cancel", userID},
+	).AsStrSlice()
+	if err != nil {
+		return order.Order{}, fmt.Errorf("cancel: %w", err)
+	}
+	return s.holdAnswer(ctx, orderID, reply, order.HoldCancelled)
+}
+
+// holdAnswer turns hold.lua's {outcome, hold, expires_ms, paid_ms} into the
+// order or the error; want is the outcome the caller asked for.
+func (s *Store) holdAnswer(ctx context.Context, orderID string, reply []string, want order.Hold) (order.Order, error) {
+	if len(reply) != 4 {
+		return order.Order{}, fmt.Errorf("hold: unexpected reply %q", reply)
+	}
+	switch outcome := reply[0]; {
+	case outcome == string(want):
+	case outcome == "not_found":
+		return order.Order{}, order.ErrNotFound
+	case outcome == "frozen":
+		return order.Order{}, order.ErrLedgerRebuilding
+	case outcome == "reused":
+		return order.Order{}, order.ErrIdempotencyKeyReused
+	case outcome == "not_required":
+		return order.Order{}, order.ErrPaymentNotRequired
+	case outcome == "failed":
+		return order.Order{}, order.Errorf(order.CodeNotFound, "the order failed: its units went back to the sale")
+	case outcome == string(order.HoldExpired):
+		return order.Order{}, order.ErrOrderExpired
+	case outcome == string(order.HoldCancelled):
+		return order.Order{}, order.ErrOrderCancelled
+	case outcome == string(order.HoldPaid):
+		return order.Order{}, order.ErrOrderPaid
+	default:
+		return order.Order{}, fmt.Errorf("hold: unexpected outcome %q", outcome)
+	}
+	return s.Order(ctx, orderID)
+}
+
+// expiryClockMargin: how far ahead of this process's clock ExpireDue looks,
+// so a Redis clock slightly ahead does not delay expiries by a sweep.
+const expiryClockMargin = 100 * time.Millisecond
+
+// Expired is what one ExpireDue call did.
+type Expired struct {
+	Orders   int           // holds expired
+	Lateness time.Duration // summed over them: now - expires_at when each expired
+}
+
+// ExpireDue expires up to limit holds of saleID whose window has passed,
+// returning their units. Safe to run on every API instance at once: each
+// hold expires exactly once, whoever gets there first.
+func (s *Store) ExpireDue(ctx context.Context, saleID string, limit int64) (Expired, error) {
+	k := saleKeys(saleID)
+	// Due by this clock, with a margin for Redis's clock being ahead; the
+	// script decides by Redis's own TIME and skips what is not due yet.
+	due := strconv.FormatInt(time.Now().Add(expiryClockMargin).UnixMilli(), 10)
+	ids, err := s.client.Do(ctx, s.client.B().Zrangebyscore().Key(k.holds).Min("-inf").Max(due).
+		Limit(0, limit).Build()).AsStrSlice()
+	if err != nil || len(ids) == 0 {
+		return Expired{}, err
+	}
+	keys := []string{k.sale, k.users, k.holds}
+	for _, id := range ids {
+		keys = append(keys, orderKey(saleID, id))
+	}
+	n, err := holdScript.Exec(ctx, s.client, keys, []string{"expire"}).AsIntSlice()
+	if err != nil {
+		return Expired{}, fmt.Errorf("expire: %w", err)
+	}
+	if len(n) != 2 {
+		return Expired{}, fmt.Errorf("expire: unexpected reply %v", n)
+	}
+	return Expired{Orders: int(n[0]), Lateness: time.Duration(n[1]) * time.Millisecond}, nil
+}
