@@ -35,8 +35,9 @@ func traceCmd(args []string, stdout io.Writer) error {
 	jaeger := fs.String("jaeger", "", "Jaeger query URL (default: BLITZBUY_JAEGER_URL, else "+defaultJaegerURL+")")
 	width := fs.Int("width", 40, "width of the timing bar in columns")
 	ascii := fs.Bool("ascii", false, "draw with ASCII only (the default when the locale is not UTF-8)")
+	links := fs.Int("links", 0, "list at most this many span links per span (0: all)")
 	// Flags may come before or after the id.
-	usage := fmt.Errorf("usage: blitzctl trace [--jaeger URL] [--width 40] [--ascii] TRACE_ID|TRACEPARENT")
+	usage := fmt.Errorf("usage: blitzctl trace [--jaeger URL] [--width 40] [--ascii] [--links N] TRACE_ID|TRACEPARENT")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -64,7 +65,7 @@ func traceCmd(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	for _, l := range renderWaterfall(tr, renderOptions{width: *width, ascii: *ascii || !utf8Locale()}) {
+	for _, l := range renderWaterfall(tr, renderOptions{width: *width, ascii: *ascii || !utf8Locale(), maxLinks: *links}) {
 		fmt.Fprintln(stdout, l)
 	}
 	return nil
@@ -246,11 +247,13 @@ func getJaeger(ctx context.Context, client *http.Client, u string, into any) (in
 	return resp.StatusCode, nil
 }
 
-// renderOptions shape the waterfall: the bar's width in columns, and ASCII
-// instead of block and arrow characters.
+// renderOptions shape the waterfall: the bar's width in columns, ASCII
+// instead of block and arrow characters, and at most how many span links a
+// span lists (0: all; a batch of 100 orders links 99).
 type renderOptions struct {
-	width int
-	ascii bool
+	width    int
+	ascii    bool
+	maxLinks int
 }
 
 // glyphs are the characters a waterfall is drawn with.
@@ -394,7 +397,11 @@ func renderWaterfall(tr jaegerTrace, o renderOptions) []string {
 		if r.missingParent != "" {
 			lines = append(lines, indent+"(parent span "+r.missingParent+" is not in this trace)")
 		}
-		for _, l := range r.links {
+		for i, l := range r.links {
+			if o.maxLinks > 0 && i == o.maxLinks {
+				lines = append(lines, fmt.Sprintf("%s%s%d more", indent, g.link, len(r.links)-i))
+				break
+			}
 			where := l.TraceID + "/" + l.SpanID
 			if l.TraceID == tr.TraceID {
 				where += " (this trace)"

@@ -178,6 +178,17 @@ func TestRenderWaterfall(t *testing.T) {
 			},
 		},
 		{
+			name: "links capped: the rest counted",
+			tr:   fixture, opts: renderOptions{width: 40, maxLinks: 1},
+			after: map[string][]string{
+				"                        postgresql  table=orders  batch=4": {
+					"                        ↪ link to 145921048411f217222acfd685b9176b/3c8457dc44c8e825",
+					"                        ↪ link to 2 more",
+					"order-writer            pool.acquire                 49.850ms     4.307ms                                    ████",
+				},
+			},
+		},
+		{
 			name: "ascii: no character outside ASCII",
 			tr:   failing(fixture, "reserve", "boom"), opts: renderOptions{width: 20, ascii: true},
 			after: map[string][]string{
