@@ -4,6 +4,8 @@
 //	blitzctl demo [--buyers 2000 --stock 100]   run a short flash sale against BLITZBUY_API_URL
 //	blitzctl reconcile --sale ID [--repair]     compare a sale in Redis with PostgreSQL and Kafka;
 //	                                            exit 1 on drift; --repair rebuilds Redis
+//	blitzctl trace [--ascii] [--width 40] [--links N] [--jaeger URL] TRACE_ID
+//	                                            print a trace from Jaeger's API as a waterfall
 //
 // Settings come from the environment that `go tool task run` writes to .local/env.
 package main
@@ -32,7 +34,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: blitzctl token --user ID [--ttl 1h] [--kid ID] | demo [--buyers N --stock N] | reconcile --sale ID [--repair]")
+		return fmt.Errorf("usage: blitzctl token --user ID [--ttl 1h] [--kid ID] | demo [--buyers N --stock N] | reconcile --sale ID [--repair] | trace [--ascii] [--width N] [--links N] [--jaeger URL] TRACE_ID")
 	}
 	switch args[0] {
 	case "token":
@@ -64,6 +66,8 @@ func run(args []string) error {
 		return demo(args[1:])
 	case "reconcile":
 		return reconcile(args[1:], os.Stdout)
+	case "trace":
+		return traceCmd(args[1:], os.Stdout)
 	default:
 		return fmt.Errorf("unknown command %q", args[0])
 	}
