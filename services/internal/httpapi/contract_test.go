@@ -49,6 +49,8 @@ func TestContractAdminSales(t *testing.T) {
 		{"unknown field", h.Admin, map[string]any{"name": "x", "stock": 1, "per_user_limit": 1, "colour": "red"}, http.StatusBadRequest, order.CodeInvalidRequest},
 		{"trailing data after the object", h.Admin, `{"name":"x","stock":1,"per_user_limit":1} {}`, http.StatusBadRequest, order.CodeInvalidRequest},
 		{"empty body", h.Admin, "", http.StatusBadRequest, order.CodeInvalidRequest},
+		// PostgreSQL's text cannot hold U+0000: refused before it, not a 503 from it.
+		{"NUL in the name", h.Admin, `{"name":"a\u0000b","stock":1,"per_user_limit":1}`, http.StatusBadRequest, order.CodeInvalidRequest},
 		{"ends before start", h.Admin, map[string]any{"name": "x", "stock": 1, "per_user_limit": 1,
 			"starts_at": "2030-01-02T00:00:00Z", "ends_at": "2030-01-01T00:00:00Z"}, http.StatusBadRequest, order.CodeInvalidRequest},
 	}
