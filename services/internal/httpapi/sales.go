@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -59,7 +60,8 @@ const (
 
 // decodeSaleRequest reads the body of PUT /v1/admin/sales/{saleID} into the
 // definition it sets, with the rules of docs/openapi.yaml's SaleRequest:
-// name 1-200 bytes without U+0000, stock 0 to 1e9, per_user_limit at least 1, starts_at
+// name 1-200 characters (code points, as JSON Schema's maxLength counts)
+// without U+0000, stock 0 to 1e9, per_user_limit at least 1, starts_at
 // absent or null for now, ends_at absent or null for never, else after
 // starts_at; times in UTC. Errors are *order.Error with code invalid_request,
 // their HTTP status alongside (400, 413 or 415).
@@ -72,8 +74,8 @@ func decodeSaleRequest(contentType string, body io.Reader, saleID string, now ti
 		return order.SaleSpec{}, http.StatusBadRequest, order.Errorf(order.CodeInvalidRequest, "%s", msg)
 	}
 	switch {
-	case req.Name == "" || len(req.Name) > maxSaleName:
-		return invalid("name is required (at most 200 bytes)")
+	case req.Name == "" || utf8.RuneCountInString(req.Name) > maxSaleName:
+		return invalid("name is required (at most 200 characters)")
 	case strings.ContainsRune(req.Name, 0): // PostgreSQL's text cannot hold it
 		return invalid("name may not contain U+0000")
 	case req.Stock == nil || *req.Stock < 0 || *req.Stock > maxSaleStock:

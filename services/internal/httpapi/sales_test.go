@@ -30,9 +30,14 @@ func TestDecodeSaleRequest(t *testing.T) {
 			order.SaleSpec{ID: "s", Name: "x", Stock: 0, PerUserLimit: 1, StartsAt: *at("2030-06-01T12:00:00Z"), EndsAt: at("2030-06-01T13:00:00Z")}, 0},
 		{"nulls are absent", `{"name":"x","stock":1,"per_user_limit":1,"starts_at":null,"ends_at":null}`,
 			order.SaleSpec{ID: "s", Name: "x", Stock: 1, PerUserLimit: 1, StartsAt: now.UTC()}, 0},
-		{"name of 200 bytes", `{"name":"` + strings.Repeat("n", 200) + `","stock":1,"per_user_limit":1}`,
+		{"name of 200 characters", `{"name":"` + strings.Repeat("n", 200) + `","stock":1,"per_user_limit":1}`,
 			order.SaleSpec{ID: "s", Name: strings.Repeat("n", 200), Stock: 1, PerUserLimit: 1, StartsAt: now.UTC()}, 0},
-		{"name of 201 bytes", `{"name":"` + strings.Repeat("n", 201) + `","stock":1,"per_user_limit":1}`, order.SaleSpec{}, http.StatusBadRequest},
+		{"name of 201 characters", `{"name":"` + strings.Repeat("n", 201) + `","stock":1,"per_user_limit":1}`, order.SaleSpec{}, http.StatusBadRequest},
+		// The schema's maxLength counts characters, as JSON Schema does: 200 of
+		// them are 400 bytes here (it was refused over 200 bytes).
+		{"name of 200 two-byte characters", `{"name":"` + strings.Repeat("é", 200) + `","stock":1,"per_user_limit":1}`,
+			order.SaleSpec{ID: "s", Name: strings.Repeat("é", 200), Stock: 1, PerUserLimit: 1, StartsAt: now.UTC()}, 0},
+		{"name of 201 two-byte characters", `{"name":"` + strings.Repeat("é", 201) + `","stock":1,"per_user_limit":1}`, order.SaleSpec{}, http.StatusBadRequest},
 		{"empty name", `{"name":"","stock":1,"per_user_limit":1}`, order.SaleSpec{}, http.StatusBadRequest},
 		// PostgreSQL's text cannot hold U+0000: it was a 503 from the database.
 		{"NUL in the name", `{"name":"a\u0000b","stock":1,"per_user_limit":1}`, order.SaleSpec{}, http.StatusBadRequest},
