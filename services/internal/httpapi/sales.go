@@ -63,7 +63,7 @@ const (
 // name 1-200 characters (code points, as JSON Schema's maxLength counts)
 // without U+0000, stock 0 to 1e9, per_user_limit at least 1, starts_at
 // absent or null for now, ends_at absent or null for never, else after
-// starts_at; times in UTC. Errors are *order.Error with code invalid_request,
+// starts_at and after the Unix epoch; times in UTC, to the millisecond. Errors are *order.Error with code invalid_request,
 // their HTTP status alongside (400, 413 or 415).
 func decodeSaleRequest(contentType string, body io.Reader, saleID string, now time.Time) (order.SaleSpec, int, error) {
 	var req SaleRequest
@@ -83,13 +83,19 @@ func decodeSaleRequest(contentType string, body io.Reader, saleID string, now ti
 	case req.PerUserLimit == nil || *req.PerUserLimit < 1:
 		return invalid("per_user_limit is required and at least 1")
 	}
-	spec := order.SaleSpec{ID: saleID, Name: req.Name, Stock: *req.Stock, PerUserLimit: *req.PerUserLimit, StartsAt: now.UTC()}
+	// The ledger keeps times in Unix milliseconds: what is checked here is
+	// what it stores and answers.
+	spec := order.SaleSpec{ID: saleID, Name: req.Name, Stock: *req.Stock, PerUserLimit: *req.PerUserLimit,
+		StartsAt: now.UTC().Truncate(time.Millisecond)}
 	if req.StartsAt != nil {
-		spec.StartsAt = req.StartsAt.UTC()
+		spec.StartsAt = req.StartsAt.UTC().Truncate(time.Millisecond)
 	}
 	if req.EndsAt != nil {
-		e := req.EndsAt.UTC()
-		if !e.After(spec.StartsAt) {
+		e := req.EndsAt.UTC().Truncate(time.Millisecond)
+		switch {
+		case e.UnixMilli() <= 0: // the ledger's ends_ms 0 means "never ends"
+			return invalid("ends_at must be after 1970-01-01T00:00:00Z")
+		case !e.After(spec.StartsAt):
 			return invalid("ends_at must be after starts_at")
 		}
 		spec.EndsAt = &e
