@@ -150,10 +150,12 @@ func FuzzPathParams(f *testing.F) {
 		valid + ".{019375a2-8c1e-7d3a-9f4b-2c6e8a1d0b37}", valid + ".urn:uuid:019375a2-8c1e-7d3a-9f4b-2c6e8a1d0b37",
 		valid + "%2E019375a2-8c1e-7d3a-9f4b-2c6e8a1d0b37", "v1/sales/x", "healthz", "v1/admin/sales/x", "v1/orders/",
 	}
+	// Each segment to two operations (the fuzzer varies op itself): every
+	// segment to every operation made a corpus whose baseline alone outlasts
+	// CI's 5 s budget.
 	for i, s := range segs {
-		for op := uint8(0); op < numOps; op++ {
-			f.Add(op, s, uint8(i))
-		}
+		f.Add(uint8(i%numOps), s, uint8(i))
+		f.Add(uint8((i+3)%numOps), s, uint8(i/2))
 	}
 	secret := "fuzz-routes-secret-0123456789abcdef"
 	admin := "fuzz-routes-admin-token-0123456789"
