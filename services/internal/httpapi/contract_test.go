@@ -49,8 +49,13 @@ func TestContractAdminSales(t *testing.T) {
 		{"unknown field", h.Admin, map[string]any{"name": "x", "stock": 1, "per_user_limit": 1, "colour": "red"}, http.StatusBadRequest, order.CodeInvalidRequest},
 		{"trailing data after the object", h.Admin, `{"name":"x","stock":1,"per_user_limit":1} {}`, http.StatusBadRequest, order.CodeInvalidRequest},
 		{"empty body", h.Admin, "", http.StatusBadRequest, order.CodeInvalidRequest},
+		// PostgreSQL's text cannot hold U+0000: refused before it, not a 503 from it.
+		{"NUL in the name", h.Admin, `{"name":"a\u0000b","stock":1,"per_user_limit":1}`, http.StatusBadRequest, order.CodeInvalidRequest},
 		{"ends before start", h.Admin, map[string]any{"name": "x", "stock": 1, "per_user_limit": 1,
 			"starts_at": "2030-01-02T00:00:00Z", "ends_at": "2030-01-01T00:00:00Z"}, http.StatusBadRequest, order.CodeInvalidRequest},
+		// Redis keeps ends_ms 0 for "never ends": an end before the epoch was stored as that.
+		{"ends before the epoch", h.Admin, map[string]any{"name": "x", "stock": 1, "per_user_limit": 1,
+			"starts_at": "1900-01-01T00:00:00Z", "ends_at": "1901-01-01T00:00:00Z"}, http.StatusBadRequest, order.CodeInvalidRequest},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

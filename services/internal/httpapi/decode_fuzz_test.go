@@ -76,6 +76,9 @@ func FuzzDecodeOrderRequest(f *testing.F) {
 		if len(body) > maxBody {
 			t.Fatalf("accepted a body of %d bytes (limit %d)", len(body), maxBody)
 		}
+		if rest := bytes.TrimSpace(body); len(rest) > 0 && rest[0] != '{' {
+			t.Fatalf("accepted a non-empty body that is not a JSON object: %.100q", body)
+		}
 		again, status, err := DecodeOrderRequest("application/json", strings.NewReader(`{"quantity":`+strconv.FormatInt(qty, 10)+`}`))
 		if err != nil || again != qty || status != 0 {
 			t.Fatalf(`{"quantity":%d} decodes to %d, status %d, err %v`, qty, again, status, err)

@@ -52,6 +52,10 @@ func TestExactJSONOrderBody(t *testing.T) {
 		{`{"quantity":"2"}`, `field "quantity" must be int64`},
 		{`{"quantity":1}{"quantity":2}`, `exactly one JSON object`},
 		{`{"quantity":1,"quantity":1}`, `duplicate key "quantity"`}, // even with the same value
+		{`null`, `must be a JSON object`},                           // was a 202 for one unit (schemathesis, negative_data_rejection)
+		{" \n null", `must be a JSON object`},
+		{`[{"quantity":2}]`, `must be a JSON object`},
+		{`2`, `must be a JSON object`},
 	}
 	for _, c := range refused {
 		_, status, err := DecodeOrderRequest("application/json", strings.NewReader(c.body))

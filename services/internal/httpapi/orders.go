@@ -85,6 +85,11 @@ func decodeBody(contentType string, body io.Reader, v any, allowEmpty bool) (emp
 	if mt, _, err := mime.ParseMediaType(contentType); err != nil || mt != "application/json" {
 		return false, http.StatusUnsupportedMediaType, order.Errorf(order.CodeInvalidRequest, "Content-Type must be application/json")
 	}
+	// One JSON object, as the schemas say: `null` decodes into a struct as
+	// nothing at all, and an order body of null was a 202 for one unit.
+	if bytes.TrimLeft(raw, " \t\r\n")[0] != '{' {
+		return false, http.StatusBadRequest, order.Errorf(order.CodeInvalidRequest, "the body must be a JSON object")
+	}
 	clean, err := exactJSON(raw, reflect.TypeOf(v))
 	switch {
 	case err == errTrailing:

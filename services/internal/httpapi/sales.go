@@ -3,8 +3,11 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -26,35 +29,10 @@ func (s *Server) putSale(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, order.Errorf(order.CodeInvalidRequest, "sale ids are 1-64 characters of [A-Za-z0-9_-]"))
 		return
 	}
-	var req SaleRequest
-	if status, err := decodeJSON(r.Header.Get("Content-Type"), http.MaxBytesReader(w, r.Body, maxBody), &req); err != nil {
+	spec, status, err := decodeSaleRequest(r.Header.Get("Content-Type"), http.MaxBytesReader(w, r.Body, maxBody), saleID, s.now())
+	if err != nil {
 		s.problemStatus(w, r, status, err)
 		return
-	}
-	now := s.now().UTC()
-	spec := order.SaleSpec{ID: saleID, Name: req.Name, StartsAt: now, EndsAt: req.EndsAt}
-	switch {
-	case req.Name == "" || len(req.Name) > 200:
-		s.problem(w, r, order.Errorf(order.CodeInvalidRequest, "name is required (at most 200 bytes)"))
-		return
-	case req.Stock == nil || *req.Stock < 0 || *req.Stock > 1_000_000_000:
-		s.problem(w, r, order.Errorf(order.CodeInvalidRequest, "stock is required, between 0 and 1000000000"))
-		return
-	case req.PerUserLimit == nil || *req.PerUserLimit < 1:
-		s.problem(w, r, order.Errorf(order.CodeInvalidRequest, "per_user_limit is required and at least 1"))
-		return
-	}
-	spec.Stock, spec.PerUserLimit = *req.Stock, *req.PerUserLimit
-	if req.StartsAt != nil {
-		spec.StartsAt = req.StartsAt.UTC()
-	}
-	if spec.EndsAt != nil {
-		e := spec.EndsAt.UTC()
-		spec.EndsAt = &e
-		if !e.After(spec.StartsAt) {
-			s.problem(w, r, order.Errorf(order.CodeInvalidRequest, "ends_at must be after starts_at"))
-			return
-		}
 	}
 	created, err := s.upsertSale(r.Context(), spec, principalFrom(r.Context()).TokenID)
 	s.sales.forget(saleID)
@@ -67,12 +45,63 @@ func (s *Server) putSale(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	status := http.StatusOK
+	status = http.StatusOK
 	if created {
 		status = http.StatusCreated
 		w.Header().Set("Location", "/v1/sales/"+saleID)
 	}
 	writeJSON(w, status, "application/json", sale)
+}
+
+// Bounds of a sale definition (docs/openapi.yaml, SaleRequest).
+const (
+	maxSaleName  = 200
+	maxSaleStock = 1_000_000_000
+)
+
+// decodeSaleRequest reads the body of PUT /v1/admin/sales/{saleID} into the
+// definition it sets, with the rules of docs/openapi.yaml's SaleRequest:
+// name 1-200 characters (code points, as JSON Schema's maxLength counts)
+// without U+0000, stock 0 to 1e9, per_user_limit at least 1, starts_at
+// absent or null for now, ends_at absent or null for never, else after
+// starts_at and after the Unix epoch; times in UTC, to the millisecond. Errors are *order.Error with code invalid_request,
+// their HTTP status alongside (400, 413 or 415).
+func decodeSaleRequest(contentType string, body io.Reader, saleID string, now time.Time) (order.SaleSpec, int, error) {
+	var req SaleRequest
+	if status, err := decodeJSON(contentType, body, &req); err != nil {
+		return order.SaleSpec{}, status, err
+	}
+	invalid := func(msg string) (order.SaleSpec, int, error) {
+		return order.SaleSpec{}, http.StatusBadRequest, order.Errorf(order.CodeInvalidRequest, "%s", msg)
+	}
+	switch {
+	case req.Name == "" || utf8.RuneCountInString(req.Name) > maxSaleName:
+		return invalid("name is required (at most 200 characters)")
+	case strings.ContainsRune(req.Name, 0): // PostgreSQL's text cannot hold it
+		return invalid("name may not contain U+0000")
+	case req.Stock == nil || *req.Stock < 0 || *req.Stock > maxSaleStock:
+		return invalid("stock is required, between 0 and 1000000000")
+	case req.PerUserLimit == nil || *req.PerUserLimit < 1:
+		return invalid("per_user_limit is required and at least 1")
+	}
+	// The ledger keeps times in Unix milliseconds: what is checked here is
+	// what it stores and answers.
+	spec := order.SaleSpec{ID: saleID, Name: req.Name, Stock: *req.Stock, PerUserLimit: *req.PerUserLimit,
+		StartsAt: now.UTC().Truncate(time.Millisecond)}
+	if req.StartsAt != nil {
+		spec.StartsAt = req.StartsAt.UTC().Truncate(time.Millisecond)
+	}
+	if req.EndsAt != nil {
+		e := req.EndsAt.UTC().Truncate(time.Millisecond)
+		switch {
+		case e.UnixMilli() <= 0: // the ledger's ends_ms 0 means "never ends"
+			return invalid("ends_at must be after 1970-01-01T00:00:00Z")
+		case !e.After(spec.StartsAt):
+			return invalid("ends_at must be after starts_at")
+		}
+		spec.EndsAt = &e
+	}
+	return spec, 0, nil
 }
 
 // upsertSale writes the definition to PostgreSQL first (when configured),
