@@ -119,6 +119,11 @@ type Order struct {
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	PaidAt    *time.Time `json:"paid_at,omitempty"`
 	Hold      Hold       `json:"-"`
+	// EndedAt is when the hold ended (paid, expired or cancelled);
+	// PaymentRef the payment's reference. Both travel in the transition
+	// events, not in the API's order body.
+	EndedAt    *time.Time `json:"-"`
+	PaymentRef string     `json:"-"`
 }
 
 var saleIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)

@@ -50,7 +50,7 @@ func (s *Store) Pay(ctx context.Context, p order.Payment) (order.Order, error) {
 	}
 	k := saleKeys(saleID)
 	reply, err := holdScript.Exec(ctx, s.client,
-		[]string{k.sale, k.users, k.holds, orderKey(saleID, p.OrderID), payIdemKey(saleID, p.UserID, p.IdempotencyKey)},
+		[]string{k.sale, k.users, k.holds, orderKey(saleID, p.OrderID), payIdemKey(saleID, p.UserID, p.IdempotencyKey), k.ended},
 		[]string{"pay", p.UserID, payFingerprint(p.OrderID, p.Ref), p.Ref, strconv.FormatInt(s.ttl, 10)},
 	).AsStrSlice()
 	if err != nil {
@@ -70,7 +70,7 @@ func (s *Store) Cancel(ctx context.Context, orderID, userID string) (order.Order
 	}
 	k := saleKeys(saleID)
 	reply, err := holdScript.Exec(ctx, s.client,
-		[]string{k.sale, k.users, k.holds, orderKey(saleID, orderID)},
+		[]string{k.sale, k.users, k.holds, orderKey(saleID, orderID), k.sale, k.ended},
 		[]string{"cancel", userID},
 	).AsStrSlice()
 	if err != nil {
@@ -115,7 +115,7 @@ const expiryClockMargin = 100 * time.Millisecond
 
 // Expired is what one ExpireDue call did.
 type Expired struct {
-	Orders   int           // holds expired
+	Orders   []string      // the holds expired, by order id
 	Lateness time.Duration // summed over them: now - expires_at when each expired
 }
 
@@ -132,16 +132,54 @@ func (s *Store) ExpireDue(ctx context.Context, saleID string, limit int64) (Expi
 	if err != nil || len(ids) == 0 {
 		return Expired{}, err
 	}
-	keys := []string{k.sale, k.users, k.holds}
+	keys := []string{k.sale, k.users, k.holds, k.ended}
 	for _, id := range ids {
 		keys = append(keys, orderKey(saleID, id))
 	}
-	n, err := holdScript.Exec(ctx, s.client, keys, []string{"expire"}).AsIntSlice()
+	reply, err := holdScript.Exec(ctx, s.client, keys, []string{"expire"}).AsStrSlice()
 	if err != nil {
 		return Expired{}, fmt.Errorf("expire: %w", err)
 	}
-	if len(n) != 2 {
-		return Expired{}, fmt.Errorf("expire: unexpected reply %v", n)
+	if len(reply) == 0 {
+		return Expired{}, fmt.Errorf("expire: empty reply")
 	}
-	return Expired{Orders: int(n[0]), Lateness: time.Duration(n[1]) * time.Millisecond}, nil
+	late, err := strconv.ParseInt(reply[0], 10, 64)
+	if err != nil {
+		return Expired{}, fmt.Errorf("expire: lateness %q: %w", reply[0], err)
+	}
+	return Expired{Orders: reply[1:], Lateness: time.Duration(late) * time.Millisecond}, nil
+}
+
+// Ended lists up to limit orders whose hold ended (paid, expired,
+// cancelled) before cutoff and whose transition event is not acknowledged
+// yet: what the relay re-publishes.
+func (s *Store) Ended(ctx context.Context, saleID string, cutoff time.Time, limit int64) ([]string, error) {
+	ids, err := s.client.Do(ctx, s.client.B().Zrangebyscore().Key(saleKeys(saleID).ended).Min("-inf").
+		Max(strconv.FormatInt(cutoff.UnixMilli(), 10)).Limit(0, limit).Build()).AsStrSlice()
+	if err != nil {
+		return nil, fmt.Errorf("ended: %w", err)
+	}
+	return ids, nil
+}
+
+// AckEnded takes an order out of the transitions outbox once the broker
+// acknowledged its transition event.
+func (s *Store) AckEnded(ctx context.Context, saleID, orderID string) error {
+	if err := s.client.Do(ctx, s.client.B().Zrem().Key(saleKeys(saleID).ended).Member(orderID).Build()).Error(); err != nil {
+		return fmt.Errorf("ack ended: %w", err)
+	}
+	return nil
+}
+
+// Unacked reports whether an order's transition event still waits in the
+// outbox (a payment is answered only once it is acknowledged).
+func (s *Store) Unacked(ctx context.Context, saleID, orderID string) (bool, error) {
+	err := s.client.Do(ctx, s.client.B().Zscore().Key(saleKeys(saleID).ended).Member(orderID).Build()).Error()
+	if rueidis.IsRedisNil(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("unacked: %w", err)
+	}
+	return true, nil
 }

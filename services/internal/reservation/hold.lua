@@ -15,9 +15,17 @@
 -- KEYS[1]  {sale:<id>}                 sale hash: remaining held paid expired cancelled
 -- KEYS[2]  {sale:<id>}:users           hash: user id -> quantity held by live reservations
 -- KEYS[3]  {sale:<id>}:holds           sorted set: live holds, order id scored by expires_ms
--- KEYS[4]  pay, cancel: {sale:<id>}:order:<id>; expire: the first of the due orders
--- KEYS[5]  pay: {sale:<id>}:payidem:<digest>, the payment's idempotency record;
---          expire: KEYS[4..] are all orders to expire
+-- KEYS[4]  pay, cancel: {sale:<id>}:order:<id>; expire: {sale:<id>}:ended
+-- KEYS[5]  pay: {sale:<id>}:payidem:<digest>, the payment's idempotency record
+--          (cancel: unused, any key of the sale); expire: KEYS[5..] are the
+--          orders to expire
+-- KEYS[6]  {sale:<id>}:ended           pay, cancel: the transitions outbox (expire: KEYS[4] is
+--                                      the outbox and KEYS[5..] the orders)
+--
+-- Every hold that ends (paid, cancelled, expired) is added to the
+-- transitions outbox {sale:<id>}:ended, scored by when it ended: its event
+-- (OrderPaid, OrderCancelled, OrderExpired) is published from there and
+-- acknowledged out of it, as reservations are from {sale:<id>}:pending.
 -- ARGV[1]  mode: pay | cancel | expire
 -- ARGV[2]  pay, cancel: the caller's user id (only the owner may pay or cancel)
 -- ARGV[3]  pay: the request's fingerprint (same key + another body = reused)
@@ -31,16 +39,18 @@
 --   outcome: paid | cancelled | expired | not_required | not_found | failed |
 --            reused | frozen — what happened or why nothing did; hold is the
 --            order's hold state after the call.
--- and for expire {expired orders, summed lateness in ms} (lateness: now -
--- expires_ms at the moment each was expired).
+-- and for expire {summed lateness in ms, expired order id...} (lateness: now
+-- - expires_ms at the moment each was expired).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local mode = ARGV[1]
 
 if redis.call('HEXISTS', KEYS[1], 'stock') == 0 then
-  if mode == 'expire' then return {0, 0} end
+  if mode == 'expire' then return {'0'} end
   return {'frozen', '', '', ''}
 end
+local outbox = KEYS[6]
+if mode == 'expire' then outbox = KEYS[4] end
 
 -- The hold ends with its units back in the sale: remaining, the buyer's
 -- count and the held total, once.
@@ -54,6 +64,7 @@ local function give_back(key, id, o, state)
   end
   redis.call('ZREM', KEYS[3], id)
   redis.call('HSET', key, 'hold', state, 'returned', '1', 'ended_ms', now)
+  redis.call('ZADD', outbox, now, id)
 end
 
 local function read(key)
@@ -72,8 +83,8 @@ local function expire_if_due(key, id, o)
 end
 
 if mode == 'expire' then
-  local n, late = 0, 0
-  for i = 4, #KEYS do
+  local out, late = {''}, 0
+  for i = 5, #KEYS do
     local id = string.match(KEYS[i], ':order:(.+)$')
     local o = read(KEYS[i])
     if not o.user then
@@ -82,10 +93,14 @@ if mode == 'expire' then
       redis.call('ZREM', KEYS[3], id) -- ended some other way
     else
       local l = expire_if_due(KEYS[i], id, o)
-      if l then n, late = n + 1, late + l end
+      if l then
+        late = late + l
+        out[#out + 1] = id
+      end
     end
   end
-  return {n, late}
+  out[1] = tostring(late)
+  return out
 end
 
 local key = KEYS[4]
@@ -121,8 +136,9 @@ else
   elseif mode == 'pay' then
     if o.hold == 'held' then
       local qty = tonumber(o.qty)
-      redis.call('HSET', key, 'hold', 'paid', 'paid_ms', now, 'payment_ref', ARGV[4])
+      redis.call('HSET', key, 'hold', 'paid', 'paid_ms', now, 'ended_ms', now, 'payment_ref', ARGV[4])
       redis.call('ZREM', KEYS[3], id)
+      redis.call('ZADD', outbox, now, id)
       redis.call('HINCRBY', KEYS[1], 'held', -qty)
       redis.call('HINCRBY', KEYS[1], 'paid', qty)
       o.hold, o.paid = 'paid', tostring(now)

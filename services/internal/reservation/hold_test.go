@@ -70,6 +70,19 @@ func TestHoldPay(t *testing.T) {
 	if err != nil || paid.Status != order.StatusPaid || paid.PaidAt == nil || paid.Hold != order.HoldPaid {
 		t.Fatalf("pay = %+v, %v; want paid", paid, err)
 	}
+	// The payment's transition waits in the outbox until its event is acked.
+	if un, err := f.store.Unacked(context.Background(), sale, o.ID); err != nil || !un {
+		t.Errorf("after the payment: unacked %v, %v; want its transition in the outbox", un, err)
+	}
+	if ids, err := f.store.Ended(context.Background(), sale, time.Now().Add(time.Second), 10); err != nil || len(ids) != 1 || ids[0] != o.ID {
+		t.Errorf("ended outbox %v, %v; want [%s]", ids, err, o.ID)
+	}
+	if err := f.store.AckEnded(context.Background(), sale, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	if un, _ := f.store.Unacked(context.Background(), sale, o.ID); un {
+		t.Error("acked transition still in the outbox")
+	}
 	if again, err := pay(f, o, "p1", "psp-123"); err != nil || again.Status != order.StatusPaid || !again.PaidAt.Equal(*paid.PaidAt) {
 		t.Errorf("same key, same body: %+v, %v; want the same paid order", again, err)
 	}
@@ -85,7 +98,7 @@ func TestHoldPay(t *testing.T) {
 	if got := f.tally(t, sale); got != (tally{remaining: 8, paid: 2, users: 2}) {
 		t.Errorf("after the payment: %+v", got)
 	}
-	if e, err := f.store.ExpireDue(context.Background(), sale, 100); err != nil || e.Orders != 0 {
+	if e, err := f.store.ExpireDue(context.Background(), sale, 100); err != nil || len(e.Orders) != 0 {
 		t.Errorf("expiry after payment: %+v, %v; want nothing", e, err)
 	}
 	read, err := f.store.Order(context.Background(), o.ID)
@@ -108,6 +121,9 @@ func TestHoldCancelReturnsUnitsAndAllowance(t *testing.T) {
 	if err != nil || c.Status != order.StatusCancelled {
 		t.Fatalf("cancel = %+v, %v; want cancelled", c, err)
 	}
+	if un, _ := f.store.Unacked(context.Background(), sale, o.ID); !un {
+		t.Error("the cancellation's transition is not in the outbox")
+	}
 	if again, err := f.store.Cancel(context.Background(), o.ID, "cat"); err != nil || again.Status != order.StatusCancelled {
 		t.Errorf("cancel again: %+v, %v; want cancelled again", again, err)
 	}
@@ -125,16 +141,19 @@ func TestHoldExpires(t *testing.T) {
 	f := newFixture(t)
 	sale := f.newSale(t, 5, 5, withHold(1))
 	o := f.mustAccept(t, sale, "eve", "k1", 3)
-	if e, err := f.store.ExpireDue(context.Background(), sale, 100); err != nil || e.Orders != 0 {
+	if e, err := f.store.ExpireDue(context.Background(), sale, 100); err != nil || len(e.Orders) != 0 {
 		t.Fatalf("expiry before the window ends: %+v, %v; want nothing", e, err)
 	}
 	time.Sleep(time.Until(*o.ExpiresAt) + 20*time.Millisecond)
 	e, err := f.store.ExpireDue(context.Background(), sale, 100)
-	if err != nil || e.Orders != 1 || e.Lateness < 0 || e.Lateness > time.Second {
+	if err != nil || len(e.Orders) != 1 || e.Lateness < 0 || e.Lateness > time.Second {
 		t.Fatalf("expiry after the window: %+v, %v; want one, a little late", e, err)
 	}
-	if e, _ := f.store.ExpireDue(context.Background(), sale, 100); e.Orders != 0 {
-		t.Errorf("a second sweep expired %d again", e.Orders)
+	if un, _ := f.store.Unacked(context.Background(), sale, o.ID); !un || e.Orders[0] != o.ID {
+		t.Errorf("expired %v, unacked %v: want %s's transition in the outbox", e.Orders, un, o.ID)
+	}
+	if e, _ := f.store.ExpireDue(context.Background(), sale, 100); len(e.Orders) != 0 {
+		t.Errorf("a second sweep expired %v again", e.Orders)
 	}
 	if got := f.tally(t, sale); got != (tally{remaining: 5, expired: 3}) {
 		t.Errorf("after the expiry: %+v, want every unit back once", got)
@@ -194,7 +213,7 @@ func TestHoldReleaseReturnsUnitsOnce(t *testing.T) {
 		t.Errorf("after releasing a live hold: %+v", got)
 	}
 	time.Sleep(time.Until(*due.ExpiresAt) + 20*time.Millisecond)
-	if e, err := f.store.ExpireDue(context.Background(), sale, 100); err != nil || e.Orders != 1 {
+	if e, err := f.store.ExpireDue(context.Background(), sale, 100); err != nil || len(e.Orders) != 1 {
 		t.Fatalf("expiry: %+v, %v; want the live one only", e, err)
 	}
 	if err := f.store.Release(context.Background(), due, order.ReleasePublishFailed); err != nil {
@@ -254,7 +273,7 @@ func TestHoldPayExpiryRaces(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e.Orders == 0 {
+		if len(e.Orders) == 0 {
 			break
 		}
 	}

@@ -155,11 +155,11 @@ func New(client rueidis.Client, cfg Config) (*Store, error) {
 }
 
 // Keys of one sale. The {sale:<id>} hash tag keeps them in one cluster slot.
-type keys struct{ sale, users, pending, holds string }
+type keys struct{ sale, users, pending, holds, ended string }
 
 func saleKeys(saleID string) keys {
 	tag := "{sale:" + saleID + "}"
-	return keys{sale: tag, users: tag + ":users", pending: tag + ":pending", holds: tag + ":holds"}
+	return keys{sale: tag, users: tag + ":users", pending: tag + ":pending", holds: tag + ":holds", ended: tag + ":ended"}
 }
 
 func orderKey(saleID, orderID string) string { return "{sale:" + saleID + "}:order:" + orderID }
@@ -468,7 +468,8 @@ func (s *Store) Order(ctx context.Context, orderID string) (order.Order, error) 
 	ms, _ := strconv.ParseInt(m["reserved_ms"], 10, 64)
 	o := order.Order{ID: orderID, SaleID: saleID, UserID: m["user"], Quantity: qty, Status: status,
 		IdempotencyKey: m["key"], ReservedAt: time.UnixMilli(ms).UTC(), Hold: order.Hold(m["hold"])}
-	o.ExpiresAt, o.PaidAt = msTime(m["expires_ms"]), msTime(m["paid_ms"])
+	o.ExpiresAt, o.PaidAt, o.EndedAt = msTime(m["expires_ms"]), msTime(m["paid_ms"]), msTime(m["ended_ms"])
+	o.PaymentRef = m["payment_ref"]
 	if st, ended := o.Hold.Status(); ended {
 		o.Status = st
 	}
