@@ -369,6 +369,8 @@ jaeger_down() { stop_pid jaeger; }
 
 # ---------------------------------------------------------------- Prometheus
 prom_ready() { curl -fsS "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null; }
+# The console pages (/consoles/blitzbuy-overview.html, …) are the dashboards
+# generated from observability/dashboards, for this stack without Grafana.
 prometheus_up() {
 	apt_install prometheus
 	if pid_alive prometheus && prom_ready; then return 0; fi
@@ -378,7 +380,9 @@ prometheus_up() {
 		--config.file="$ROOT/observability/prometheus/prometheus.yml" \
 		--storage.tsdb.path="$DATA/prometheus" --storage.tsdb.retention.time=7d \
 		--web.listen-address="127.0.0.1:$PROM_PORT" \
-		--enable-feature=exemplar-storage
+		--enable-feature=exemplar-storage \
+		--web.console.templates="$ROOT/observability/prometheus/consoles" \
+		--web.console.libraries="$ROOT/observability/prometheus/console_libraries"
 	wait_for prometheus 60 "$LOGS/prometheus.log" prom_ready
 }
 prometheus_status() {

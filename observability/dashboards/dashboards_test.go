@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -478,4 +480,102 @@ func metricNames(expr string) ([]string, error) {
 		return nil, fmt.Errorf("unbalanced parentheses in %q", expr)
 	}
 	return names, nil
+}
+
+// consolesDir is where Prometheus serves the console pages from
+// (--web.console.templates in infra/local/stack.sh and compose).
+var consolesDir = filepath.Join("..", "prometheus", "consoles")
+
+func TestCommittedConsolesAreCurrent(t *testing.T) {
+	pages, err := Consoles()
+	if err != nil {
+		t.Fatalf("Consoles() = %v", err)
+	}
+	for name, want := range pages {
+		got, err := os.ReadFile(filepath.Join(consolesDir, name))
+		if err != nil {
+			t.Errorf("%s is not committed (%v): run `go tool task dashboards`", name, err)
+			continue
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from what the dashboards render (%s): run `go tool task dashboards` and commit the result", name, firstDiff(got, want))
+		}
+	}
+	present, err := filepath.Glob(filepath.Join(consolesDir, "*.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range present {
+		if _, ok := pages[filepath.Base(path)]; !ok {
+			t.Errorf("%s is rendered by no dashboard (Prometheus would still serve it): run `go tool task dashboards`, which removes it", path)
+		}
+	}
+}
+
+// TestConsolesCarryEveryPanel: each console page has one panel per Grafana
+// panel, with every query of that panel, and is a template Prometheus can
+// parse together with the console library (html/template, with stand-ins
+// for Prometheus' own template functions).
+func TestConsolesCarryEveryPanel(t *testing.T) {
+	_, boards := rendered(t)
+	pages, err := Consoles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib, err := os.ReadFile(filepath.Join("..", "prometheus", "console_libraries", "blitzbuy.lib"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, d := range boards {
+		page := strings.TrimSuffix(name, ".json") + ".html"
+		b, ok := pages[page]
+		if !ok {
+			t.Errorf("%s has no console page %s", name, page)
+			continue
+		}
+		html := string(b)
+		panels := visualisations(d)
+		if got := strings.Count(html, `blitzbuy-panel"`); got != len(panels) {
+			t.Errorf("%s: got %d panels, want %d as in %s", page, got, len(panels), name)
+		}
+		for _, p := range panels {
+			if !strings.Contains(html, ">"+template.HTMLEscapeString(p.Title)+"</h5>") {
+				t.Errorf("%s: no panel titled %q", page, p.Title)
+			}
+			for _, q := range p.Targets {
+				expr := strings.ReplaceAll(q.Expr, "$__range", "30m")
+				if !strings.Contains(html, strconv.Quote(expr)) {
+					t.Errorf("%s / %q: query %s missing: %s", page, p.Title, q.RefID, expr)
+				}
+			}
+		}
+	}
+	funcs := template.FuncMap{
+		"args": func(a ...any) map[string]any {
+			m := map[string]any{}
+			for i, v := range a {
+				m[fmt.Sprintf("arg%d", i)] = v
+			}
+			return m
+		},
+		"pathPrefix":         func() string { return "" },
+		"graphLink":          func(string) string { return "/graph" },
+		"query":              func(string) ([]any, error) { return nil, nil },
+		"sortByLabel":        func(string, []any) []any { return nil },
+		"humanize":           func(float64) string { return "" },
+		"humanize1024":       func(float64) string { return "" },
+		"humanizeDuration":   func(float64) string { return "" },
+		"humanizePercentage": func(float64) string { return "" },
+	}
+	for name, b := range pages {
+		tmpl, err := template.New(name).Funcs(funcs).Parse(string(lib) + string(b))
+		if err != nil {
+			t.Errorf("%s does not parse with blitzbuy.lib: %v", name, err)
+			continue
+		}
+		var out bytes.Buffer
+		if err := tmpl.Execute(&out, map[string]any{}); err != nil {
+			t.Errorf("%s does not execute with blitzbuy.lib: %v", name, err)
+		}
+	}
 }

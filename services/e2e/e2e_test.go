@@ -46,6 +46,14 @@ type system struct {
 // leave its trace without the writer's side.
 func startSystem(t *testing.T) *system {
 	t.Helper()
+	return startSystemOn(t, apiMetricsAddr, writerMetricsAddr)
+}
+
+// startSystemOn is startSystem with the metrics listeners on other
+// addresses (each must be a target of observability/prometheus/prometheus.yml
+// for Prometheus to see the system).
+func startSystemOn(t *testing.T, apiMetricsAddr, writerMetricsAddr string) *system {
+	t.Helper()
 	env := stacktest.Load(t)
 	if env.JaegerURL == "" || env.PrometheusURL == "" {
 		t.Fatal("BLITZBUY_JAEGER_URL / BLITZBUY_PROMETHEUS_URL missing from the stack settings")

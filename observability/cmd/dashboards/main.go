@@ -1,8 +1,10 @@
-// Command dashboards renders BlitzBuy's Grafana dashboards from code into
-// observability/grafana/dashboards (run it from the repository root, as
-// `go tool task dashboards` does). It owns that folder: a *.json file no
-// dashboard renders any more is removed, so a renamed dashboard leaves no
-// stale copy for Grafana to provision.
+// Command dashboards renders BlitzBuy's dashboards from code: the Grafana
+// JSON into observability/grafana/dashboards and the same dashboards as
+// Prometheus console pages into observability/prometheus/consoles (run it
+// from the repository root, as `go tool task dashboards` does). It owns both
+// folders: a *.json or *.html file no dashboard renders any more is removed,
+// so a renamed dashboard leaves no stale copy for Grafana or Prometheus to
+// serve.
 package main
 
 import (
@@ -27,30 +29,44 @@ func main() {
 func run(args []string) error {
 	fset := flag.NewFlagSet("dashboards", flag.ContinueOnError)
 	out := fset.String("out", filepath.Join("observability", "grafana", "dashboards"), "folder Grafana provisions the dashboards from")
+	consoles := fset.String("consoles", filepath.Join("observability", "prometheus", "consoles"), "folder Prometheus serves the console pages from (--web.console.templates)")
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
-	// Refuse rather than create: a missing folder means we run from the wrong
-	// directory, and files written there would never reach Grafana.
-	if st, err := os.Stat(*out); err != nil || !st.IsDir() {
-		return fmt.Errorf("%s is not a folder (run from the repository root or pass -out)", *out)
-	}
-	files, err := dashboards.All()
+	boards, err := dashboards.All()
 	if err != nil {
 		return err
 	}
+	pages, err := dashboards.Consoles()
+	if err != nil {
+		return err
+	}
+	if err := write(*out, "*.json", boards); err != nil {
+		return err
+	}
+	return write(*consoles, "*.html", pages)
+}
+
+// write puts files into dir and removes the files matching stale that are
+// not among them.
+func write(dir, stale string, files map[string][]byte) error {
+	// Refuse rather than create: a missing folder means we run from the wrong
+	// directory, and files written there would never be served.
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("%s is not a folder (run from the repository root or pass -out / -consoles)", dir)
+	}
 	names := make([]string, 0, len(files))
 	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(*out, name), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 			return err
 		}
 		names = append(names, name)
 	}
-	stale, err := filepath.Glob(filepath.Join(*out, "*.json"))
+	present, err := filepath.Glob(filepath.Join(dir, stale))
 	if err != nil {
 		return err
 	}
-	for _, path := range stale {
+	for _, path := range present {
 		if !slices.Contains(names, filepath.Base(path)) {
 			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
@@ -60,7 +76,7 @@ func run(args []string) error {
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		fmt.Println("wrote", filepath.Join(*out, name))
+		fmt.Println("wrote", filepath.Join(dir, name))
 	}
 	return nil
 }
