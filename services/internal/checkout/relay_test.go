@@ -22,6 +22,7 @@ import (
 )
 
 type fixture struct {
+	rdb   rueidis.Client
 	env   stacktest.Env
 	store *reservation.Store
 	prod  *publish.Producer
@@ -54,7 +55,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { stacktest.DeleteSale(rdb, sale) })
-	return &fixture{env: env, store: store, prod: prod, sale: sale}
+	return &fixture{rdb: rdb, env: env, store: store, prod: prod, sale: sale}
 }
 
 // strand reserves n orders and never publishes them: what a process that

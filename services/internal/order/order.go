@@ -98,6 +98,12 @@ func (h Hold) Status() (Status, bool) {
 	return "", false
 }
 
+// Expired is what one sweep of a sale's due holds did.
+type Expired struct {
+	Orders   []string      // the holds expired, by order id
+	Lateness time.Duration // summed over them: now - expires_at when each expired
+}
+
 // Payment is a buyer paying a held order (POST /v1/orders/{id}/payment).
 type Payment struct {
 	OrderID, UserID string

@@ -113,16 +113,11 @@ func (s *Store) holdAnswer(ctx context.Context, orderID string, reply []string, 
 // so a Redis clock slightly ahead does not delay expiries by a sweep.
 const expiryClockMargin = 100 * time.Millisecond
 
-// Expired is what one ExpireDue call did.
-type Expired struct {
-	Orders   []string      // the holds expired, by order id
-	Lateness time.Duration // summed over them: now - expires_at when each expired
-}
-
 // ExpireDue expires up to limit holds of saleID whose window has passed,
-// returning their units. Safe to run on every API instance at once: each
-// hold expires exactly once, whoever gets there first.
-func (s *Store) ExpireDue(ctx context.Context, saleID string, limit int64) (Expired, error) {
+// returning their units, and names them with their lateness summed (now -
+// expires_at when each expired). Safe to run on every API instance at once:
+// each hold expires exactly once, whoever gets there first.
+func (s *Store) ExpireDue(ctx context.Context, saleID string, limit int64) (order.Expired, error) {
 	k := saleKeys(saleID)
 	// Due by this clock, with a margin for Redis's clock being ahead; the
 	// script decides by Redis's own TIME and skips what is not due yet.
@@ -130,7 +125,7 @@ func (s *Store) ExpireDue(ctx context.Context, saleID string, limit int64) (Expi
 	ids, err := s.client.Do(ctx, s.client.B().Zrangebyscore().Key(k.holds).Min("-inf").Max(due).
 		Limit(0, limit).Build()).AsStrSlice()
 	if err != nil || len(ids) == 0 {
-		return Expired{}, err
+		return order.Expired{}, err
 	}
 	keys := []string{k.sale, k.users, k.holds, k.ended}
 	for _, id := range ids {
@@ -138,16 +133,16 @@ func (s *Store) ExpireDue(ctx context.Context, saleID string, limit int64) (Expi
 	}
 	reply, err := holdScript.Exec(ctx, s.client, keys, []string{"expire"}).AsStrSlice()
 	if err != nil {
-		return Expired{}, fmt.Errorf("expire: %w", err)
+		return order.Expired{}, fmt.Errorf("expire: %w", err)
 	}
 	if len(reply) == 0 {
-		return Expired{}, fmt.Errorf("expire: empty reply")
+		return order.Expired{}, fmt.Errorf("expire: empty reply")
 	}
 	late, err := strconv.ParseInt(reply[0], 10, 64)
 	if err != nil {
-		return Expired{}, fmt.Errorf("expire: lateness %q: %w", reply[0], err)
+		return order.Expired{}, fmt.Errorf("expire: lateness %q: %w", reply[0], err)
 	}
-	return Expired{Orders: reply[1:], Lateness: time.Duration(late) * time.Millisecond}, nil
+	return order.Expired{Orders: reply[1:], Lateness: time.Duration(late) * time.Millisecond}, nil
 }
 
 // Ended lists up to limit orders whose hold ended (paid, expired,

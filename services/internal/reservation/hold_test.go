@@ -10,12 +10,36 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
+	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
+	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
 	"github.com/blitzbuy/blitzbuy/testkit/ledgerkeys"
 )
 
 // The checkout window's ledger (hold.lua) against the real Redis: payment,
 // cancellation and expiry of held orders, and the races between them.
+
+// holdDB is the Redis database of the checkout window's tests: an order-api
+// running on the stack (go tool task run) sweeps every sale of database 0
+// for due holds, and would win the races these tests time.
+const holdDB = 9
+
+func newHoldFixture(tb testing.TB) *fixture {
+	tb.Helper()
+	env := stacktest.Load(tb)
+	rdb, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{env.RedisAddr}, SelectDB: holdDB})
+	if err != nil {
+		tb.Fatalf("redis: %v", err)
+	}
+	tb.Cleanup(rdb.Close)
+	store, err := reservation.New(rdb, reservation.Config{IdempotencyTTL: 24 * time.Hour})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &fixture{rdb: rdb, store: store}
+}
 
 func withHold(secs int64) func(*order.SaleSpec) {
 	return func(s *order.SaleSpec) { s.HoldSeconds = secs }
@@ -54,7 +78,7 @@ func pay(f *fixture, o order.Order, key, ref string) (order.Order, error) {
 }
 
 func TestHoldPay(t *testing.T) {
-	f := newFixture(t)
+	f := newHoldFixture(t)
 	sale := f.newSale(t, 10, 2, withHold(60))
 	o := f.mustAccept(t, sale, "ann", "k1", 2)
 	if o.Hold != order.HoldHeld || o.ExpiresAt == nil || time.Until(*o.ExpiresAt) < 55*time.Second {
@@ -108,7 +132,7 @@ func TestHoldPay(t *testing.T) {
 }
 
 func TestHoldCancelReturnsUnitsAndAllowance(t *testing.T) {
-	f := newFixture(t)
+	f := newHoldFixture(t)
 	sale := f.newSale(t, 3, 2, withHold(60))
 	o := f.mustAccept(t, sale, "cat", "k1", 2)
 	if res := f.reserve(t, sale, "cat", "k2", 1); !errors.Is(res.Err, order.ErrPurchaseLimit) {
@@ -138,7 +162,7 @@ func TestHoldCancelReturnsUnitsAndAllowance(t *testing.T) {
 }
 
 func TestHoldExpires(t *testing.T) {
-	f := newFixture(t)
+	f := newHoldFixture(t)
 	sale := f.newSale(t, 5, 5, withHold(1))
 	o := f.mustAccept(t, sale, "eve", "k1", 3)
 	if e, err := f.store.ExpireDue(context.Background(), sale, 100); err != nil || len(e.Orders) != 0 {
@@ -172,7 +196,7 @@ func TestHoldExpires(t *testing.T) {
 // A payment that arrives after the window lost even if no sweep ran yet:
 // it expires the hold itself.
 func TestHoldLatePaymentExpiresIt(t *testing.T) {
-	f := newFixture(t)
+	f := newHoldFixture(t)
 	sale := f.newSale(t, 5, 5, withHold(1))
 	o := f.mustAccept(t, sale, "fay", "k1", 1)
 	time.Sleep(time.Until(*o.ExpiresAt) + 20*time.Millisecond)
@@ -185,7 +209,7 @@ func TestHoldLatePaymentExpiresIt(t *testing.T) {
 }
 
 func TestHoldWithoutWindow(t *testing.T) {
-	f := newFixture(t)
+	f := newHoldFixture(t)
 	sale := f.newSale(t, 5, 5)
 	o := f.mustAccept(t, sale, "gus", "k1", 1)
 	if o.ExpiresAt != nil || o.Hold != order.HoldNone {
@@ -202,7 +226,7 @@ func TestHoldWithoutWindow(t *testing.T) {
 // A held order released after a failed publish gives its units back once,
 // even when its hold had already expired.
 func TestHoldReleaseReturnsUnitsOnce(t *testing.T) {
-	f := newFixture(t)
+	f := newHoldFixture(t)
 	sale := f.newSale(t, 5, 5, withHold(1))
 	live := f.mustAccept(t, sale, "hal", "k1", 1)
 	due := f.mustAccept(t, sale, "ida", "k1", 2)
@@ -232,7 +256,7 @@ func TestHoldReleaseReturnsUnitsOnce(t *testing.T) {
 // says which, and the units are counted once.
 func TestHoldPayExpiryRaces(t *testing.T) {
 	const n = 1000
-	f := newFixture(t)
+	f := newHoldFixture(t)
 	sale := f.newSale(t, n, 1, withHold(1))
 	orders := reserveMany(t, f, sale, n)
 	ctx, stop := context.WithCancel(context.Background())
@@ -306,7 +330,7 @@ func TestHoldPayExpiryRaces(t *testing.T) {
 // wins each, the loser's answer names the winner, the units count once.
 func TestHoldPayCancelRaces(t *testing.T) {
 	const n = 1000
-	f := newFixture(t)
+	f := newHoldFixture(t)
 	sale := f.newSale(t, n, 1, withHold(600))
 	orders := reserveMany(t, f, sale, n)
 	type result struct{ payErr, cancelErr error }
