@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/checkout"
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
@@ -180,5 +181,41 @@ func TestHoldsExpireAndRepublish(t *testing.T) {
 	}
 	if n, _ := h.Republish(ctx, 0, 100); n != 0 {
 		t.Errorf("relay again: %d, want nothing left", n)
+	}
+}
+
+// Through the real producer and broker: a payment's OrderPaid is on the
+// orders topic, keyed by the order id, decodable by the writer's decoder.
+func TestHoldsPayReachesKafka(t *testing.T) {
+	f := newFixture(t)
+	sale := heldSale(t, f, 60)
+	tail := stacktest.NewTail(t, f.env, "orders")
+	h := checkout.NewHolds(f.store, f.prod, quietLog())
+	o := held(t, f, sale, "kim")
+	if _, err := h.Pay(context.Background(), order.Payment{OrderID: o.ID, UserID: "kim", IdempotencyKey: "p1", Ref: "psp-kim"}); err != nil {
+		t.Fatal(err)
+	}
+	var got *order.OrderTransition
+	tail.Read(t, 30*time.Second, func(r *kgo.Record) {
+		var typ string
+		for _, hd := range r.Headers {
+			if hd.Key == order.HeaderEventType {
+				typ = string(hd.Value)
+			}
+		}
+		if string(r.Key) != o.ID || !order.IsTransitionType(typ) {
+			return
+		}
+		ev, err := order.DecodeTransition(typ, r.Value)
+		if err != nil {
+			t.Fatalf("decode %s: %v", r.Value, err)
+		}
+		got = &ev
+	}, func() bool { return got != nil })
+	if got == nil {
+		t.Fatal("no OrderPaid on the topic within 30 s")
+	}
+	if got.Type != order.OrderPaidType || got.PaymentRef != "psp-kim" || got.Quantity != 1 || got.UserID != "kim" || got.At.IsZero() {
+		t.Errorf("event %+v, want OrderPaid of kim's order with its reference", got)
 	}
 }

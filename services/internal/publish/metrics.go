@@ -39,6 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m.duration.WithLabelValues("api")
 	m.duration.WithLabelValues("relay")
+	m.duration.WithLabelValues("transition")
 	reg.MustRegister(m.duration, m.errors, m.relayed)
 	return m
 }

@@ -111,17 +111,56 @@ func (p *Producer) Record(ctx context.Context, o order.Order) (*kgo.Record, erro
 // delivery timeout). The wait is not cut short when ctx is cancelled (a client
 // that hangs up must not turn an acknowledged record into a released one).
 func (p *Producer) Publish(ctx context.Context, o order.Order) error {
-	return p.publish(ctx, "api", o)
+	return p.publish(ctx, "api", o, p.Record)
 }
 
-func (p *Producer) publish(ctx context.Context, source string, o order.Order) error {
+// EndedRecord builds the Kafka record of o's transition event (OrderPaid,
+// OrderExpired, OrderCancelled: how its checkout window ended), keyed by the
+// order id like its OrderPlaced, so both share a partition.
+func (p *Producer) EndedRecord(ctx context.Context, o order.Order) (*kgo.Record, error) {
+	if o.EndedAt == nil {
+		return nil, fmt.Errorf("transition of %s: the hold has not ended (%q)", o.ID, o.Hold)
+	}
+	ref := ""
+	if o.Hold == order.HoldPaid {
+		ref = o.PaymentRef
+	}
+	ev := order.NewOrderTransition(o, o.Hold, *o.EndedAt, ref)
+	if err := ev.Validate(); err != nil {
+		return nil, fmt.Errorf("transition of %s: %w", o.ID, err)
+	}
+	value, err := ev.Encode()
+	if err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	r := &kgo.Record{
+		Topic: p.topic,
+		Key:   []byte(o.ID),
+		Value: value,
+		Headers: []kgo.RecordHeader{
+			{Key: order.HeaderContentType, Value: []byte(order.EventContentType)},
+			{Key: order.HeaderEventType, Value: []byte(ev.Type)},
+			{Key: order.HeaderSchemaVersion, Value: []byte(strconv.Itoa(order.OrderTransitionVersion))},
+		},
+	}
+	r.Context = ctx
+	return r, nil
+}
+
+// PublishEnded sends o's transition event and waits for the broker's ack,
+// as Publish does (counted as source "transition").
+func (p *Producer) PublishEnded(ctx context.Context, o order.Order) error {
+	return p.publish(ctx, "transition", o, p.EndedRecord)
+}
+
+func (p *Producer) publish(ctx context.Context, source string, o order.Order, record func(context.Context, order.Order) (*kgo.Record, error)) error {
 	// The record's context bounds its life: franz-go fails a record whose
 	// context ends before it was written, which RecordDeliveryTimeout alone
 	// does not do while no broker can be reached at all. Not the caller's
 	// cancellation, though: a client hanging up must not fail an order.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.timeout)
 	defer cancel()
-	r, err := p.Record(rctx, o)
+	r, err := record(rctx, o)
 	if err != nil {
 		return err
 	}
@@ -150,7 +189,7 @@ func (p *Producer) publish(ctx context.Context, source string, o order.Order) er
 
 // Relayed publishes on behalf of the relay (counted apart from the API's).
 func (p *Producer) Relayed(ctx context.Context, o order.Order) error {
-	err := p.publish(ctx, "relay", o)
+	err := p.publish(ctx, "relay", o, p.Record)
 	if err == nil && p.m != nil {
 		p.m.relayed.Inc()
 	}
