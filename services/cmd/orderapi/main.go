@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -85,9 +86,20 @@ type app struct {
 	log      *slog.Logger
 	producer *publish.Producer
 	relay    *checkout.Relay
-	api, ops *http.Server // the API, and metrics (+ pprof) on the admin listener
-	closers  []func()
+	// holds pays, cancels and expires held orders (the checkout window).
+	holds       *checkout.Holds
+	holdMetrics *checkout.HoldMetrics
+	api, ops    *http.Server // the API, and metrics (+ pprof) on the admin listener
+	closers     []func()
 }
+
+// The checkout window's sweeper: every expirySweep it expires up to
+// expiryBatch due holds per sale, so a hold ends at most about one sweep
+// after its expires_at (docs/api.md states the measured bound).
+const (
+	expirySweep = 200 * time.Millisecond
+	expiryBatch = 500
+)
 
 // newApp connects Redis, Kafka and (optionally) PostgreSQL and wires the
 // ledger, limiter and producer into checkout, the HTTP API and the relay.
@@ -176,8 +188,10 @@ func newApp(ctx context.Context, cfg config.API, log *slog.Logger) (_ *app, err 
 	httpMetrics := telemetry.NewHTTPMetrics(reg)
 	placer := checkout.New(drillLedger(store, log), a.producer,
 		checkout.Config{ReplayWait: cfg.PublishTimeout + 2*time.Second}, log)
+	a.holds = checkout.NewHolds(store, a.producer, log.With("component", "holds"))
+	a.holdMetrics = checkout.NewHoldMetrics(reg)
 	api := httpapi.New(httpapi.Deps{
-		Checkout: placer, Ledger: store, Orders: orders, Sales: sales, Auth: auth, Log: log,
+		Checkout: placer, Ledger: store, Orders: orders, Sales: sales, Auth: auth, Log: log, Holds: a.holds,
 		Metrics: httpapi.NewMetrics(reg),
 		Ready: map[string]httpapi.Checker{
 			"redis": func(ctx context.Context) error { return rdb.Do(ctx, rdb.B().Ping().Build()).Error() },
@@ -228,7 +242,17 @@ func (a *app) serve(ctx context.Context) error {
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRelay()
 	relayDone := make(chan struct{})
-	go func() { defer close(relayDone); a.relay.Run(relayCtx) }()
+	go func() {
+		defer close(relayDone)
+		var wg sync.WaitGroup
+		wg.Go(func() { a.relay.Run(relayCtx) })
+		// The checkout window's sweeper and the relay of its transitions.
+		wg.Go(func() { a.holds.RunExpiry(relayCtx, expirySweep, expiryBatch, a.holdMetrics) })
+		wg.Go(func() {
+			a.holds.RunRepublish(relayCtx, a.cfg.RelayInterval, a.cfg.RelayThreshold, expiryBatch)
+		})
+		wg.Wait()
+	}()
 
 	g, gctx := errgroup.WithContext(ctx)
 	for i, s := range servers {

@@ -43,10 +43,12 @@ type SaleDefinition struct {
 	PerUserLimit int64      `json:"per_user_limit"`
 	StartsAt     time.Time  `json:"starts_at"`
 	EndsAt       *time.Time `json:"ends_at"`
+	HoldSeconds  int64      `json:"hold_seconds"`
 }
 
 func definitionOf(spec order.SaleSpec) SaleDefinition {
-	return SaleDefinition{Name: spec.Name, Stock: spec.Stock, PerUserLimit: spec.PerUserLimit, StartsAt: spec.StartsAt, EndsAt: spec.EndsAt}
+	return SaleDefinition{Name: spec.Name, Stock: spec.Stock, PerUserLimit: spec.PerUserLimit, StartsAt: spec.StartsAt, EndsAt: spec.EndsAt,
+		HoldSeconds: spec.HoldSeconds}
 }
 
 // getSaleChanges answers the admin audit of one sale: 404 for an invalid or

@@ -122,7 +122,7 @@ func TestAdminSaleChanges(t *testing.T) {
 	if err := json.Unmarshal(raw.Changes[0]["after"], &after); err != nil {
 		t.Fatal(err)
 	}
-	if keys := slices.Sorted(maps.Keys(after)); !slices.Equal(keys, []string{"ends_at", "name", "per_user_limit", "starts_at", "stock"}) {
+	if keys := slices.Sorted(maps.Keys(after)); !slices.Equal(keys, []string{"ends_at", "hold_seconds", "name", "per_user_limit", "starts_at", "stock"}) {
 		t.Errorf("definition keys %v, want the sale body's", keys)
 	}
 

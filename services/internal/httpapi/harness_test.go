@@ -47,6 +47,7 @@ type apiHarness struct {
 	Client   *http.Client
 	handler  http.Handler
 	tail     *stacktest.Tail
+	Holds    *checkout.Holds // the checkout window: tests call its Expire
 }
 
 type harnessOpts struct {
@@ -133,6 +134,8 @@ func newHarness(t testing.TB, o harnessOpts) *apiHarness {
 		deps.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	deps.Checkout = checkout.New(store, pub, checkout.Config{ReplayWait: o.publishTimeout + 2*time.Second}, deps.Log)
+	h.Holds = checkout.NewHolds(store, prod, deps.Log)
+	deps.Holds = h.Holds
 	h.handler = httpapi.New(deps).Handler()
 	srv := httptest.NewServer(h.handler)
 	t.Cleanup(srv.Close)

@@ -362,6 +362,35 @@ func TestOpenAPIConformance(t *testing.T) {
 		s.check(t, h, x)
 	}
 
+	// The checkout window: payment and cancellation of held orders.
+	holdSale := h.newSale(5, 2, func(b map[string]any) { b["hold_seconds"] = 60 })
+	heldPath := func(user string) string {
+		t.Helper()
+		r := h.placeOrder(holdSale, user, "hold-1", nil)
+		if r.Status != http.StatusAccepted {
+			t.Fatalf("held order: %d %s", r.Status, r.Body)
+		}
+		return r.Header.Get("Location")
+	}
+	toPay, toCancel := heldPath("alice-"+testkit.RandHex(3)), heldPath("bob-"+testkit.RandHex(3))
+	payer, canceller := h.token(mustOwner(t, h, toPay)), h.token(mustOwner(t, h, toCancel))
+	for _, x := range []exchange{
+		{name: "pay", method: "POST", path: toPay + "/payment", bearer: payer, headers: key("pay-1"), body: `{"payment_ref":"psp-1"}`, want: 200},
+		{name: "pay again", method: "POST", path: toPay + "/payment", bearer: payer, headers: key("pay-1"), body: `{"payment_ref":"psp-1"}`, want: 200},
+		{name: "pay, key reused", method: "POST", path: toPay + "/payment", bearer: payer, headers: key("pay-1"), body: `{"payment_ref":"psp-2"}`, want: 422},
+		{name: "pay without a key", method: "POST", path: toPay + "/payment", bearer: payer, body: `{"payment_ref":"psp-1"}`, want: 400, offContract: true},
+		{name: "pay without token", method: "POST", path: toPay + "/payment", headers: key("pay-2"), body: `{"payment_ref":"psp-1"}`, want: 401, offContract: true},
+		{name: "pay someone else's order", method: "POST", path: toPay + "/payment", bearer: canceller, headers: key("pay-3"), body: `{"payment_ref":"psp-1"}`, want: 404},
+		{name: "cancel a paid order", method: "POST", path: toPay + "/cancel", bearer: payer, want: 409},
+		{name: "cancel", method: "POST", path: toCancel + "/cancel", bearer: canceller, want: 200},
+		{name: "cancel with a body", method: "POST", path: toCancel + "/cancel", bearer: canceller, body: `{"x":1}`, want: 400},
+		{name: "cancel without token", method: "POST", path: toCancel + "/cancel", want: 401, offContract: true},
+		{name: "cancel someone else's order", method: "POST", path: toCancel + "/cancel", bearer: payer, want: 404},
+		{name: "pay a cancelled order", method: "POST", path: toCancel + "/payment", bearer: canceller, headers: key("pay-4"), body: `{"payment_ref":"psp-1"}`, want: 409},
+	} {
+		s.check(t, h, x)
+	}
+
 	// Rate limiting: one order request per user per minute. The sale is empty
 	// so the first request (409, with RateLimit headers) needs no broker.
 	rl := newHarness(t, harnessOpts{rateLimit: 1})
@@ -386,6 +415,8 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "sale changes, address limited", method: "GET", path: "/v1/admin/sales/" + alSale + "/changes", bearer: al.Admin, want: 429},
 		{name: "order, address limited", method: "POST", path: "/v1/sales/" + alSale + "/orders", bearer: al.token("fay"), headers: key("al-1"), want: 429},
 		{name: "read order, address limited", method: "GET", path: orderPath, bearer: al.Admin, want: 429},
+		{name: "pay, address limited", method: "POST", path: orderPath + "/payment", bearer: al.token("fay"), headers: key("al-2"), body: `{"payment_ref":"r"}`, want: 429},
+		{name: "cancel, address limited", method: "POST", path: orderPath + "/cancel", bearer: al.token("fay"), want: 429},
 	} {
 		if r := s.check(t, al, x); r.Header.Get("RateLimit-Limit") != "1" || r.Header.Get("Retry-After") == "" {
 			t.Errorf("%s: RateLimit-Limit %q Retry-After %q, want 1 and a wait", x.name, r.Header.Get("RateLimit-Limit"), r.Header.Get("Retry-After"))
@@ -410,6 +441,8 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "public sale, Redis down", method: "GET", path: salePath, want: 503},
 		{name: "order, Redis down", method: "POST", path: orders, bearer: down.token("erin"), headers: key("d-1"), want: 503},
 		{name: "read order, Redis down", method: "GET", path: orderPath, bearer: down.Admin, want: 503},
+		{name: "pay, Redis down", method: "POST", path: orderPath + "/payment", bearer: down.token("erin"), headers: key("d-2"), body: `{"payment_ref":"r"}`, want: 503},
+		{name: "cancel, Redis down", method: "POST", path: orderPath + "/cancel", bearer: down.token("erin"), want: 503},
 		{name: "readyz, Redis down", method: "GET", path: "/readyz", want: 503},
 		{name: "sale changes, PostgreSQL down", method: "GET", path: changesPath, bearer: down.Admin, want: 503},
 	} {
@@ -422,4 +455,15 @@ func TestOpenAPIConformance(t *testing.T) {
 			t.Errorf("documented but never exercised: %s", d)
 		}
 	}
+}
+
+// mustOwner reads the user id of the order at path (its Location).
+func mustOwner(t *testing.T, h *apiHarness, path string) string {
+	t.Helper()
+	r := h.do("GET", path, h.Admin, nil, nil)
+	var o httpapi.OrderResponse
+	if err := json.Unmarshal(r.Body, &o); err != nil || o.UserID == "" {
+		t.Fatalf("GET %s: %d %s", path, r.Status, r.Body)
+	}
+	return o.UserID
 }

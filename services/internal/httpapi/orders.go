@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"strconv"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -28,10 +29,15 @@ type OrderResponse struct {
 	UserID   string       `json:"user_id"`
 	Quantity int64        `json:"quantity"`
 	Status   order.Status `json:"status"`
+	// ExpiresAt: the end of the checkout window (absent without one);
+	// PaidAt once paid.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	PaidAt    *time.Time `json:"paid_at,omitempty"`
 }
 
 func orderResponse(o order.Order) OrderResponse {
-	return OrderResponse{OrderID: o.ID, SaleID: o.SaleID, UserID: o.UserID, Quantity: o.Quantity, Status: o.Status}
+	return OrderResponse{OrderID: o.ID, SaleID: o.SaleID, UserID: o.UserID, Quantity: o.Quantity, Status: o.Status,
+		ExpiresAt: o.ExpiresAt, PaidAt: o.PaidAt}
 }
 
 // maxQuantity caps one order; larger numbers are a client bug, not a purchase.
@@ -223,13 +229,28 @@ func (s *Server) lookupOrder(ctx context.Context, id string) (order.Order, error
 		o, err := s.d.Orders.Order(ctx, id)
 		switch {
 		case err == nil:
-			return o, nil
+			return s.freshHold(ctx, o), nil
 		case !errors.Is(err, order.ErrNotFound):
 			// The database is unwell: the reservation still knows the order.
 			s.d.Log.WarnContext(ctx, "order lookup in postgres failed; asking redis", "order_id", id, "err", err)
 		}
 	}
 	return s.d.Ledger.Order(ctx, id)
+}
+
+// freshHold lets the hot ledger answer for a held order's window: a
+// payment, cancellation or expiry reaches PostgreSQL through Kafka, a moment
+// after Redis decided it.
+func (s *Server) freshHold(ctx context.Context, o order.Order) order.Order {
+	if o.Hold != order.HoldHeld {
+		return o
+	}
+	if r, err := s.d.Ledger.Order(ctx, o.ID); err == nil && r.Hold != order.HoldHeld {
+		if st, ended := r.Hold.Status(); ended {
+			o.Hold, o.Status, o.PaidAt = r.Hold, st, r.PaidAt
+		}
+	}
+	return o
 }
 
 // problemStatus answers err with an explicit status (413/415/405 share the

@@ -38,6 +38,10 @@ var problemStatus = map[order.Code]int{
 	order.CodeUnavailable:          http.StatusServiceUnavailable,
 	order.CodeLedgerRebuilding:     http.StatusServiceUnavailable,
 	order.CodeInternal:             http.StatusInternalServerError,
+	order.CodeOrderExpired:         http.StatusConflict,
+	order.CodeOrderCancelled:       http.StatusConflict,
+	order.CodeOrderPaid:            http.StatusConflict,
+	order.CodePaymentNotRequired:   http.StatusConflict,
 }
 
 var problemTitle = map[order.Code]string{
@@ -54,6 +58,10 @@ var problemTitle = map[order.Code]string{
 	order.CodeUnavailable:          "Service unavailable",
 	order.CodeLedgerRebuilding:     "Ledger rebuilding",
 	order.CodeInternal:             "Internal error",
+	order.CodeOrderExpired:         "Order expired",
+	order.CodeOrderCancelled:       "Order cancelled",
+	order.CodeOrderPaid:            "Order paid",
+	order.CodePaymentNotRequired:   "Payment not required",
 }
 
 // ProblemTypeBase prefixes every problem `type`; docs/api.md documents each.

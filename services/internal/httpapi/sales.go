@@ -21,7 +21,12 @@ type SaleRequest struct {
 	PerUserLimit *int64     `json:"per_user_limit"`
 	StartsAt     *time.Time `json:"starts_at"`
 	EndsAt       *time.Time `json:"ends_at"`
+	// HoldSeconds is the checkout window, 0-86400 (absent: 0, none).
+	HoldSeconds *int64 `json:"hold_seconds"`
 }
+
+// MaxHoldSeconds bounds a sale's checkout window: a day.
+const MaxHoldSeconds = 86_400
 
 func (s *Server) putSale(w http.ResponseWriter, r *http.Request) {
 	saleID := chi.URLParam(r, "saleID")
@@ -83,6 +88,8 @@ func decodeSaleRequest(contentType string, body io.Reader, saleID string, now ti
 		return invalid("stock is required, between 0 and 1000000000")
 	case req.PerUserLimit == nil || *req.PerUserLimit < 1:
 		return invalid("per_user_limit is required and at least 1")
+	case req.HoldSeconds != nil && (*req.HoldSeconds < 0 || *req.HoldSeconds > MaxHoldSeconds):
+		return invalid("hold_seconds must be between 0 and 86400")
 	}
 	// The ledger keeps times in Unix milliseconds: what is checked here is
 	// what it stores and answers.
@@ -90,6 +97,9 @@ func decodeSaleRequest(contentType string, body io.Reader, saleID string, now ti
 		StartsAt: now.UTC().Truncate(time.Millisecond)}
 	if req.StartsAt != nil {
 		spec.StartsAt = req.StartsAt.UTC().Truncate(time.Millisecond)
+	}
+	if req.HoldSeconds != nil {
+		spec.HoldSeconds = *req.HoldSeconds
 	}
 	if req.EndsAt != nil {
 		e := req.EndsAt.UTC().Truncate(time.Millisecond)

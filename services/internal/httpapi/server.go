@@ -61,6 +61,7 @@ type Deps struct {
 	Checkout Checkout
 	Ledger   Ledger
 	Orders   OrderStore // optional
+	Holds    Holds      // optional: without it payment and cancel answer 404
 	Sales    SaleStore  // optional: without it sale definitions live in Redis only
 	Metrics  *Metrics   // optional
 	Auth     *Authenticator
@@ -137,6 +138,8 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/v1/sales/{saleID}", s.getSale)
 	r.With(users).Post("/v1/sales/{saleID}/orders", s.placeOrder)
 	r.With(either).Get("/v1/orders/{orderID}", s.getOrder)
+	r.With(users).Post("/v1/orders/{orderID}/payment", s.payOrder)
+	r.With(users).Post("/v1/orders/{orderID}/cancel", s.cancelOrder)
 	r.With(admin).Put("/v1/admin/sales/{saleID}", s.putSale)
 	r.With(admin).Get("/v1/admin/sales/{saleID}", s.getCounters)
 	r.With(admin).Get("/v1/admin/sales/{saleID}/changes", s.getSaleChanges)

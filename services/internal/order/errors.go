@@ -26,8 +26,7 @@ const (
 	CodeInternal             Code = "internal"
 )
 
-// The checkout window's codes (issue #14). They join Codes, the HTTP table
-// and the OpenAPI document with the payment and cancel endpoints.
+// The checkout window's codes (issue #14).
 const (
 	CodeOrderExpired       Code = "order_expired"
 	CodeOrderCancelled     Code = "order_cancelled"
@@ -39,7 +38,8 @@ const (
 // document's ErrorCode enum against it).
 var Codes = []Code{CodeInvalidRequest, CodeUnauthorized, CodeForbidden, CodeNotFound, CodeSoldOut,
 	CodePurchaseLimit, CodeSaleNotActive, CodeIdempotencyKeyReused, CodeStockBelowSold, CodeRateLimited,
-	CodeUnavailable, CodeLedgerRebuilding, CodeInternal}
+	CodeUnavailable, CodeLedgerRebuilding, CodeInternal,
+	CodeOrderExpired, CodeOrderCancelled, CodeOrderPaid, CodePaymentNotRequired}
 
 // Error is a domain error with a code and a message safe to show a client.
 type Error struct {

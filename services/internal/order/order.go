@@ -21,7 +21,9 @@ type Sale struct {
 	PerUserLimit int64      `json:"per_user_limit"`
 	StartsAt     time.Time  `json:"starts_at"`
 	EndsAt       *time.Time `json:"ends_at"`
-	State        SaleState  `json:"state"`
+	// HoldSeconds is the checkout window (0: none; issue #14).
+	HoldSeconds int64     `json:"hold_seconds"`
+	State       SaleState `json:"state"`
 }
 
 // SaleState is derived from the window and the remaining stock.

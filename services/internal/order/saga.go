@@ -194,6 +194,12 @@ type Counters struct {
 	Sold    int64 `json:"sold"`    // stock - remaining: live reservations (pending or published) and persisted
 	Pending int64 `json:"pending"` // reservations in the outbox (not yet acknowledged by Kafka)
 	Buyers  int64 `json:"buyers"`  // distinct users holding a reservation
+	// The checkout window's units (issue #14; all 0 without one): held
+	// awaiting payment, paid, and returned by expiry or cancellation.
+	Held      int64 `json:"held"`
+	Paid      int64 `json:"paid"`
+	Expired   int64 `json:"expired"`
+	Cancelled int64 `json:"cancelled"`
 }
 
 // ResetSeconds is Reset rounded up to whole seconds (RateLimit-Reset).

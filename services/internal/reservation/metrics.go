@@ -21,6 +21,7 @@ type Collector struct {
 
 	stock, remaining, sold, pending, pendingTotal *prometheus.Desc
 	memUsed, memMax                               *prometheus.Desc
+	holdUnits, overdue                            *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -37,12 +38,15 @@ func NewCollector(store *Store) *Collector {
 		pendingTotal: prometheus.NewDesc("blitzbuy_outbox_pending", "Reservations not yet acknowledged by Kafka, all sales.", nil, nil),
 		memUsed:      prometheus.NewDesc("blitzbuy_redis_memory_used_bytes", "Memory the ledger's Redis uses (INFO memory used_memory).", nil, nil),
 		memMax:       prometheus.NewDesc("blitzbuy_redis_memory_max_bytes", "The ledger's Redis maxmemory (0: unbounded); at it, orders are refused with 503.", nil, nil),
+		holdUnits: prometheus.NewDesc("blitzbuy_sale_hold_units", "A sale's checkout-window units by state: held (awaiting payment), paid, expired, cancelled (returned).",
+			[]string{"sale_id", "state"}, nil),
+		overdue: prometheus.NewDesc("blitzbuy_holds_overdue", "Held orders whose window ended more than 1 s ago and that are not expired yet (the sweeper is behind), all sales.", nil, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.stock, c.remaining, c.sold, c.pending, c.pendingTotal, c.memUsed, c.memMax} {
+	for _, d := range []*prometheus.Desc{c.stock, c.remaining, c.sold, c.pending, c.pendingTotal, c.memUsed, c.memMax, c.holdUnits, c.overdue} {
 		ch <- d
 	}
 }
@@ -60,10 +64,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ids = ids[:c.max]
 	}
 	cl := c.store.client
-	cmds := make(rueidis.Commands, 0, 2*len(ids)+1)
+	cmds := make(rueidis.Commands, 0, 3*len(ids)+1)
+	overdueBefore := strconv.FormatInt(time.Now().Add(-time.Second).UnixMilli(), 10)
 	for _, id := range ids {
 		k := saleKeys(id)
-		cmds = append(cmds, cl.B().Hmget().Key(k.sale).Field("stock", "remaining").Build(), cl.B().Zcard().Key(k.pending).Build())
+		cmds = append(cmds, cl.B().Hmget().Key(k.sale).Field("stock", "remaining", "hold_ms", "held", "paid", "expired", "cancelled").Build(),
+			cl.B().Zcard().Key(k.pending).Build(), cl.B().Zcount().Key(k.holds).Min("-inf").Max(overdueBefore).Build())
 	}
 	cmds = append(cmds, cl.B().Info().Section("memory").Build())
 	res := cl.DoMulti(ctx, cmds...)
@@ -77,17 +83,27 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.memMax, prometheus.GaugeValue, limit)
 		}
 	}
-	var total float64
+	var total, overdue float64
 	for i, id := range ids {
-		vals, err := res[2*i].AsStrSlice()
-		if err != nil || len(vals) != 2 {
+		vals, err := res[3*i].ToArray()
+		if err != nil || len(vals) != 7 {
 			continue
 		}
-		stock, err1 := strconv.ParseFloat(vals[0], 64)
-		remaining, err2 := strconv.ParseFloat(vals[1], 64)
-		pending, err3 := res[2*i+1].AsInt64()
+		field := func(j int) string { v, _ := vals[j].ToString(); return v }
+		stock, err1 := strconv.ParseFloat(field(0), 64)
+		remaining, err2 := strconv.ParseFloat(field(1), 64)
+		pending, err3 := res[3*i+1].AsInt64()
 		if err1 != nil || err2 != nil || err3 != nil {
 			continue
+		}
+		if late, err := res[3*i+2].AsInt64(); err == nil {
+			overdue += float64(late)
+		}
+		if field(2) != "" && field(2) != "0" { // a sale with a checkout window
+			for j, state := range []string{"held", "paid", "expired", "cancelled"} {
+				n, _ := strconv.ParseFloat(field(3+j), 64)
+				ch <- prometheus.MustNewConstMetric(c.holdUnits, prometheus.GaugeValue, n, id, state)
+			}
 		}
 		total += float64(pending)
 		ch <- prometheus.MustNewConstMetric(c.stock, prometheus.GaugeValue, stock, id)
@@ -96,4 +112,5 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(pending), id)
 	}
 	ch <- prometheus.MustNewConstMetric(c.pendingTotal, prometheus.GaugeValue, total)
+	ch <- prometheus.MustNewConstMetric(c.overdue, prometheus.GaugeValue, overdue)
 }

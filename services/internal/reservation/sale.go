@@ -2,6 +2,7 @@ package reservation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -78,6 +79,7 @@ func (s *Store) Sale(ctx context.Context, saleID string, now time.Time) (order.S
 	sale := order.Sale{
 		ID: saleID, Name: m["name"], Stock: num("stock"), Remaining: num("remaining"),
 		PerUserLimit: num("limit"), StartsAt: time.UnixMilli(num("starts_ms")).UTC(),
+		HoldSeconds: num("hold_ms") / 1000,
 	}
 	if e := num("ends_ms"); e > 0 {
 		t := time.UnixMilli(e).UTC()
@@ -96,11 +98,19 @@ func (s *Store) Counters(ctx context.Context, saleID string, now time.Time) (ord
 	k := saleKeys(saleID)
 	res := s.client.DoMulti(ctx,
 		s.client.B().Zcard().Key(k.pending).Build(),
-		s.client.B().Hlen().Key(k.users).Build())
+		s.client.B().Hlen().Key(k.users).Build(),
+		s.client.B().Hmget().Key(k.sale).Field("held", "paid", "expired", "cancelled").Build())
 	pending, err1 := res[0].AsInt64()
 	buyers, err2 := res[1].AsInt64()
-	if err1 != nil || err2 != nil {
-		return order.Counters{}, fmt.Errorf("counters: %v %v", err1, err2)
+	hold, err3 := res[2].ToArray()
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return order.Counters{}, fmt.Errorf("counters: %w", err)
 	}
-	return order.Counters{Sale: sale, Sold: sale.Stock - sale.Remaining, Pending: pending, Buyers: buyers}, nil
+	c := order.Counters{Sale: sale, Sold: sale.Stock - sale.Remaining, Pending: pending, Buyers: buyers}
+	for i, dst := range []*int64{&c.Held, &c.Paid, &c.Expired, &c.Cancelled} {
+		if v, err := hold[i].ToString(); err == nil {
+			*dst, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return c, nil
 }
