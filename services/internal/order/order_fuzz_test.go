@@ -121,6 +121,12 @@ func FuzzDecodeOrderPlaced(f *testing.F) {
 		strings.Replace(valid, `2030-01-01T12:00:00.123456789Z`, `2030-02-30T12:00:00Z`, 1),
 		strings.Replace(valid, `"sale_id":"sale-1"`, `"sale_id":"sale-2"`, 1),
 		strings.Replace(valid, `"sale_id":"sale-1"`, `"sale_id":"sale-1","extra":{"nested":[1,{"x":null}]}`, 1),
+		strings.Replace(valid, `"reserved_at"`, `"expires_at":"2030-01-01T12:10:00Z","reserved_at"`, 1),
+		strings.Replace(valid, `"reserved_at"`, `"expires_at":"2030-01-01T12:00:00.123456789Z","reserved_at"`, 1),
+		strings.Replace(valid, `"reserved_at"`, `"expires_at":"2029-01-01T12:00:00Z","reserved_at"`, 1),
+		strings.Replace(valid, `"reserved_at"`, `"expires_at":null,"reserved_at"`, 1),
+		strings.Replace(valid, `"reserved_at"`, `"expires_at":"2030-01-01T12:00:00+24:00","reserved_at"`, 1),
+		strings.Replace(valid, `"reserved_at"`, `"expires_at":"tomorrow","reserved_at"`, 1),
 		deep, strings.Repeat("[", 100_000),
 	} {
 		f.Add([]byte(s))
@@ -166,8 +172,94 @@ func FuzzDecodeOrderPlaced(f *testing.F) {
 
 func eventsEqual(a, b order.OrderPlaced) bool {
 	ta, tb := a.ReservedAt, b.ReservedAt
+	ea, eb := a.ExpiresAt, b.ExpiresAt
 	a.ReservedAt, b.ReservedAt = time.Time{}, time.Time{}
-	_, oa := ta.Zone()
-	_, ob := tb.Zone()
-	return a == b && ta.Equal(tb) && oa == ob
+	a.ExpiresAt, b.ExpiresAt = nil, nil
+	return a == b && sameInstant(ta, tb) && (ea == nil) == (eb == nil) && (ea == nil || sameInstant(*ea, *eb))
+}
+
+// sameInstant: the same time with the same offset (what a re-encoding keeps).
+func sameInstant(a, b time.Time) bool {
+	_, oa := a.Zone()
+	_, ob := b.Zone()
+	return a.Equal(b) && oa == ob
+}
+
+func FuzzDecodeTransition(f *testing.F) {
+	paid := `{"schema_version":1,"type":"OrderPaid","order_id":"sale-1.01890a5d-ac96-774b-bcce-b302099a8057","sale_id":"sale-1",` +
+		`"user_id":"alice","quantity":2,"at":"2030-01-01T12:05:00.123456789Z","payment_ref":"pay_123"}`
+	expired := `{"schema_version":1,"type":"OrderExpired","order_id":"sale-1.01890a5d-ac96-774b-bcce-b302099a8057","sale_id":"sale-1",` +
+		`"user_id":"alice","quantity":2,"at":"2030-01-01T12:05:00Z"}`
+	cancelled := strings.Replace(expired, "OrderExpired", "OrderCancelled", 1)
+	types := []string{order.OrderPaidType, order.OrderExpiredType, order.OrderCancelledType, order.OrderPlacedType, "", "orderpaid", "OrderPaid\x00"}
+	seeds := []string{
+		paid, expired, cancelled,
+		"", " ", "null", "{}", "[]", `"x"`, "1", "\x00", "\xef\xbb\xbf" + paid, paid + "garbage", paid + paid,
+		`{"schema_version":2,"type":"OrderPaid"}`, `{"schema_version":0}`, `{"schema_version":"1"}`, `{"schema_version":null}`,
+		`{"schema_version":1,"schema_version":2}`, `{"schema_version":1.0}`,
+		strings.Replace(paid, `"type":"OrderPaid"`, `"type":"OrderExpired"`, 1),
+		strings.Replace(paid, `"type":"OrderPaid"`, `"type":null`, 1),
+		strings.Replace(paid, `"type":"OrderPaid"`, `"type":"OrderPaid","type":"OrderCancelled"`, 1),
+		strings.Replace(paid, `,"payment_ref":"pay_123"`, ``, 1),
+		strings.Replace(paid, `"pay_123"`, `""`, 1),
+		strings.Replace(paid, `"pay_123"`, `"pay 123"`, 1),
+		strings.Replace(paid, `"pay_123"`, `"`+strings.Repeat("p", 128)+`"`, 1),
+		strings.Replace(paid, `"pay_123"`, `"`+strings.Repeat("p", 129)+`"`, 1),
+		strings.Replace(paid, `"pay_123"`, `"p\u00e9"`, 1),
+		strings.Replace(expired, `"quantity":2`, `"quantity":2,"payment_ref":"pay_1"`, 1),
+		strings.Replace(expired, `"quantity":2`, `"quantity":0`, 1),
+		strings.Replace(expired, `"quantity":2`, `"quantity":9223372036854775808`, 1),
+		strings.Replace(expired, `2030-01-01T12:05:00Z`, `0001-01-01T00:00:00Z`, 1),
+		strings.Replace(expired, `2030-01-01T12:05:00Z`, `2030-01-01T12:00:00+24:00`, 1),
+		strings.Replace(expired, `2030-01-01T12:05:00Z`, `9999-12-31T23:59:59-23:59`, 1),
+		strings.Replace(expired, `"sale_id":"sale-1"`, `"sale_id":"sale-2"`, 1),
+		strings.Replace(expired, `"user_id":"alice"`, `"user_id":"al ice"`, 1),
+	}
+	for i, s := range seeds {
+		f.Add(types[i%len(types)], []byte(s))
+		f.Add(order.OrderPaidType, []byte(s))
+	}
+	sentinels := []error{order.ErrMalformedEvent, order.ErrUnknownEventSchema, order.ErrInvalidEvent}
+	f.Fuzz(func(t *testing.T, eventType string, b []byte) {
+		e, err := order.DecodeTransition(eventType, b)
+		if err != nil {
+			n := 0
+			for _, s := range sentinels {
+				if errors.Is(err, s) {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Fatalf("DecodeTransition(%q, %q): error %v wraps %d of the sentinel errors, want exactly 1", eventType, b, err, n)
+			}
+			return
+		}
+		if err := e.Validate(); err != nil {
+			t.Fatalf("accepted event %+v does not validate: %v", e, err)
+		}
+		if e.SchemaVersion != order.OrderTransitionVersion || e.Type != eventType || !order.IsTransitionType(eventType) {
+			t.Fatalf("accepted version %d, type %q for header %q", e.SchemaVersion, e.Type, eventType)
+		}
+		if h := e.Hold(); h != order.HoldPaid && h != order.HoldExpired && h != order.HoldCancelled {
+			t.Fatalf("accepted event ends in hold %q", h)
+		}
+		enc, err := e.Encode()
+		if err != nil {
+			t.Fatalf("accepted event %+v does not encode: %v", e, err)
+		}
+		back, err := order.DecodeTransition(eventType, enc)
+		if err != nil {
+			t.Fatalf("re-encoded event %s does not decode: %v", enc, err)
+		}
+		ta, tb := back.At, e.At
+		back.At, e.At = time.Time{}, time.Time{}
+		if back != e || !sameInstant(ta, tb) {
+			t.Fatalf("round trip changed the event:\n got %+v\nwant %+v", back, e)
+		}
+		back.At = ta
+		enc2, err := back.Encode()
+		if err != nil || !bytes.Equal(enc2, enc) {
+			t.Fatalf("second encoding differs: %s vs %s (%v)", enc2, enc, err)
+		}
+	})
 }
