@@ -87,7 +87,8 @@ func endsHold(o persistedHold, t order.OrderTransition) (ok bool, why string) {
 			o.saleID, o.userID, o.quantity, t.SaleID, t.UserID, t.Quantity)
 	case o.expiresAt == nil:
 		return false, "the persisted order has no checkout window"
-	case t.Hold() == order.HoldExpired && t.At.Before(*o.expiresAt):
+	case t.Hold() == order.HoldExpired && t.At.Truncate(time.Microsecond).Before(o.expiresAt.Truncate(time.Microsecond)):
+		// to the microsecond, as PostgreSQL keeps both (pgx truncates)
 		return false, fmt.Sprintf("expired at %s, before its window ends at %s", t.At.Format(time.RFC3339Nano), o.expiresAt.Format(time.RFC3339Nano))
 	}
 	return true, ""
