@@ -63,6 +63,9 @@ type Row struct {
 type InsertResult struct {
 	Inserted   []string // order ids written now
 	Duplicates []string // order ids already present (redelivery, relay re-publish)
+	// EarlyApplied counts, per hold, the transitions that had arrived before
+	// their order and ended its hold as it was inserted (nil: none).
+	EarlyApplied map[order.Hold]int
 }
 
 // InsertBatch writes rows in one transaction with one statement:
@@ -71,33 +74,27 @@ type InsertResult struct {
 // violation fails the whole batch with a *pgconn.PgError; the caller isolates
 // the offending rows (InsertOne).
 func (s *Store) InsertBatch(ctx context.Context, rows []Row) (InsertResult, error) {
-	n := len(rows)
-	ids := make([]string, n)
-	for i, r := range rows {
-		ids[i] = r.OrderID
+	res, _, err := s.ApplyBatch(ctx, rows, nil)
+	return res, err
+}
+
+// duplicatesOf lists the ids of rows not inserted, once each.
+func duplicatesOf(rows []Row, inserted []string) []string {
+	if len(inserted) == len(rows) {
+		return nil
 	}
-	var res InsertResult
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		inserted, err := insertRows(ctx, tx, rows)
-		res.Inserted = inserted
-		return err
-	})
-	if err != nil {
-		return InsertResult{}, err
+	done := make(map[string]bool, len(inserted))
+	for _, id := range inserted {
+		done[id] = true
 	}
-	if len(res.Inserted) < n {
-		done := make(map[string]bool, len(res.Inserted))
-		for _, id := range res.Inserted {
-			done[id] = true
-		}
-		for _, id := range ids {
-			if !done[id] {
-				res.Duplicates = append(res.Duplicates, id)
-				done[id] = true // an id twice in one batch is one duplicate
-			}
+	var dups []string
+	for _, r := range rows {
+		if !done[r.OrderID] {
+			dups = append(dups, r.OrderID)
+			done[r.OrderID] = true // an id twice in one batch is one duplicate
 		}
 	}
-	return res, nil
+	return dups
 }
 
 // insertRows is the one insert of orders: INSERT … SELECT FROM unnest(…) ON
@@ -107,14 +104,17 @@ func insertRows(ctx context.Context, tx pgx.Tx, rows []Row) ([]string, error) {
 	n := len(rows)
 	ids, sales, users, keys, traces := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	qty, reserved := make([]int64, n), make([]time.Time, n)
+	expires := make([]*time.Time, n) // NULL: no checkout window
 	for i, r := range rows {
 		ids[i], sales[i], users[i], keys[i], traces[i] = r.OrderID, r.SaleID, r.UserID, r.IdempotencyKey, r.TraceID
-		qty[i], reserved[i] = r.Quantity, r.ReservedAt
+		qty[i], reserved[i], expires[i] = r.Quantity, r.ReservedAt, r.ExpiresAt
 	}
 	got, err := tx.Query(ctx, `
 WITH ins AS (
-  INSERT INTO orders (order_id, sale_id, user_id, quantity, idempotency_key, reserved_at, trace_id)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[])
+  INSERT INTO orders (order_id, sale_id, user_id, quantity, idempotency_key, reserved_at, trace_id, expires_at, hold)
+  SELECT *, CASE WHEN expires_at IS NOT NULL THEN 'held' END
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[], $8::timestamptz[])
+    AS r(order_id, sale_id, user_id, quantity, idempotency_key, reserved_at, trace_id, expires_at)
   ON CONFLICT (order_id) DO NOTHING
   RETURNING order_id, sale_id, quantity
 ), totals AS (
@@ -122,7 +122,7 @@ WITH ins AS (
   SELECT sale_id, count(*), sum(quantity) FROM ins GROUP BY sale_id
   ON CONFLICT (sale_id) DO UPDATE SET orders = t.orders + excluded.orders, units = t.units + excluded.units
 )
-SELECT order_id FROM ins`, ids, sales, users, qty, keys, reserved, traces)
+SELECT order_id FROM ins`, ids, sales, users, qty, keys, reserved, traces, expires)
 	if err != nil {
 		return nil, err
 	}
@@ -130,45 +130,58 @@ SELECT order_id FROM ins`, ids, sales, users, qty, keys, reserved, traces)
 }
 
 // InsertOne writes one row on its own (used to isolate a row that breaks a
-// batch); inserted is false when the order id was already present.
+// batch); inserted is false when the order id was already present. A
+// transition that arrived before the order is applied with it.
 func (s *Store) InsertOne(ctx context.Context, r Row) (inserted bool, err error) {
-	var n int
-	err = s.pool.QueryRow(ctx, `
-WITH ins AS (
-  INSERT INTO orders (order_id, sale_id, user_id, quantity, idempotency_key, reserved_at, trace_id)
-  VALUES ($1, $2, $3, $4, $5, $6, $7)
-  ON CONFLICT (order_id) DO NOTHING
-  RETURNING sale_id, quantity
-), totals AS (
-  INSERT INTO sale_totals AS t (sale_id, orders, units)
-  SELECT sale_id, 1, quantity FROM ins
-  ON CONFLICT (sale_id) DO UPDATE SET orders = t.orders + 1, units = t.units + excluded.units
-)
-SELECT count(*) FROM ins`, r.OrderID, r.SaleID, r.UserID, r.Quantity, r.IdempotencyKey, r.ReservedAt, r.TraceID).Scan(&n)
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		ids, err := insertRows(ctx, tx, []Row{r})
+		if err != nil {
+			return err
+		}
+		inserted = len(ids) == 1
+		_, err = applyEarly(ctx, tx, []Row{r}, ids)
+		return err
+	})
 	if err != nil {
 		return false, err
 	}
-	return n == 1, nil
+	return inserted, nil
 }
 
-// Order reads a persisted order; order.ErrNotFound when there is none.
+// Order reads a persisted order; order.ErrNotFound when there is none. An
+// order whose checkout window ended reads paid, expired or cancelled.
 func (s *Store) Order(ctx context.Context, orderID string) (order.Order, error) {
 	var o order.Order
-	var status string
+	var status, hold string
 	err := s.pool.QueryRow(ctx, `
-SELECT order_id, sale_id, user_id, quantity, idempotency_key, status, reserved_at
-FROM orders WHERE order_id = $1`, orderID).Scan(&o.ID, &o.SaleID, &o.UserID, &o.Quantity, &o.IdempotencyKey, &status, &o.ReservedAt)
+SELECT order_id, sale_id, user_id, quantity, idempotency_key, status, reserved_at, coalesce(hold, ''), expires_at, paid_at
+FROM orders WHERE order_id = $1`, orderID).Scan(&o.ID, &o.SaleID, &o.UserID, &o.Quantity, &o.IdempotencyKey, &status,
+		&o.ReservedAt, &hold, &o.ExpiresAt, &o.PaidAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return order.Order{}, order.ErrNotFound
 	}
 	if err != nil {
 		return order.Order{}, fmt.Errorf("order %s: %w", orderID, err)
 	}
-	o.Status = order.Status(status)
+	o.Status, o.Hold = order.Status(status), order.Hold(hold)
+	if st, ended := o.Hold.Status(); ended && o.Status == order.StatusConfirmed {
+		o.Status = st
+	}
+	o.ExpiresAt, o.PaidAt = utc(o.ExpiresAt), utc(o.PaidAt)
 	return o, nil
 }
 
-// Persisted sums a sale's confirmed quantity (I1, I5 checks).
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// Persisted returns a sale's persisted orders and the units they hold:
+// confirmed, held or paid (an expired or cancelled order gave its units
+// back, though it still counts as an order). The I1, I5 checks.
 func (s *Store) Persisted(ctx context.Context, saleID string) (orders, units int64, err error) {
 	return totals(ctx, s.pool, saleID)
 }

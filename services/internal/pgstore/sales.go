@@ -34,6 +34,9 @@ func (s *Store) PutSale(ctx context.Context, spec order.SaleSpec, actor string) 
 	if actor == "" {
 		return false, nil, fmt.Errorf("put sale %s: no actor to record", spec.ID)
 	}
+	if spec.HoldSeconds < 0 || spec.HoldSeconds > MaxHoldSeconds {
+		return false, nil, order.Errorf(order.CodeInvalidRequest, "hold_seconds %d is outside 0..%d", spec.HoldSeconds, MaxHoldSeconds)
+	}
 	spec = storedSpec(spec)
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -78,8 +81,8 @@ func (s *Store) PutSale(ctx context.Context, spec order.SaleSpec, actor string) 
 			var err error
 			if existed {
 				tag, err = tx.Exec(ctx, `UPDATE sales SET name = $3, stock = $4, per_user_limit = $5, starts_at = $6, ends_at = $7,
-					updated_at = clock_timestamp() WHERE sale_id = $1 AND updated_at = $2`,
-					spec.ID, version, prev.Name, prev.Stock, prev.PerUserLimit, prev.StartsAt, prev.EndsAt)
+					hold_seconds = $8, updated_at = clock_timestamp() WHERE sale_id = $1 AND updated_at = $2`,
+					spec.ID, version, prev.Name, prev.Stock, prev.PerUserLimit, prev.StartsAt, prev.EndsAt, prev.HoldSeconds)
 			} else {
 				tag, err = tx.Exec(ctx, `DELETE FROM sales WHERE sale_id = $1 AND updated_at = $2`, spec.ID, version)
 			}
@@ -114,16 +117,16 @@ func writeSpec(ctx context.Context, tx pgx.Tx, spec order.SaleSpec, check func()
 		}
 		if found {
 			err = tx.QueryRow(ctx, `UPDATE sales SET name = $2, stock = $3, per_user_limit = $4, starts_at = $5, ends_at = $6,
-				updated_at = clock_timestamp() WHERE sale_id = $1 RETURNING updated_at`,
-				spec.ID, spec.Name, spec.Stock, spec.PerUserLimit, spec.StartsAt, spec.EndsAt).Scan(&version)
+				hold_seconds = $7, updated_at = clock_timestamp() WHERE sale_id = $1 RETURNING updated_at`,
+				spec.ID, spec.Name, spec.Stock, spec.PerUserLimit, spec.StartsAt, spec.EndsAt, spec.HoldSeconds).Scan(&version)
 			if err != nil {
 				return order.SaleSpec{}, time.Time{}, false, fmt.Errorf("put sale %s: %w", spec.ID, err)
 			}
 			return prev, version, true, nil
 		}
-		err = tx.QueryRow(ctx, `INSERT INTO sales (sale_id, name, stock, per_user_limit, starts_at, ends_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp()) ON CONFLICT (sale_id) DO NOTHING RETURNING updated_at`,
-			spec.ID, spec.Name, spec.Stock, spec.PerUserLimit, spec.StartsAt, spec.EndsAt).Scan(&version)
+		err = tx.QueryRow(ctx, `INSERT INTO sales (sale_id, name, stock, per_user_limit, starts_at, ends_at, hold_seconds, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, clock_timestamp()) ON CONFLICT (sale_id) DO NOTHING RETURNING updated_at`,
+			spec.ID, spec.Name, spec.Stock, spec.PerUserLimit, spec.StartsAt, spec.EndsAt, spec.HoldSeconds).Scan(&version)
 		if err == nil {
 			return order.SaleSpec{}, version, false, nil
 		}
@@ -148,26 +151,30 @@ func storedSpec(spec order.SaleSpec) order.SaleSpec {
 
 // sameSpec reports whether two stored definitions are the same.
 func sameSpec(a, b order.SaleSpec) bool {
-	return a.Name == b.Name && a.Stock == b.Stock && a.PerUserLimit == b.PerUserLimit && a.StartsAt.Equal(b.StartsAt) &&
+	return a.Name == b.Name && a.Stock == b.Stock && a.PerUserLimit == b.PerUserLimit && a.HoldSeconds == b.HoldSeconds && a.StartsAt.Equal(b.StartsAt) &&
 		(a.EndsAt == nil) == (b.EndsAt == nil) && (a.EndsAt == nil || a.EndsAt.Equal(*b.EndsAt))
 }
 
 // definition is a sale definition in sale_changes' before and after
-// columns, with the names of the admin body.
+// columns, with the names of the admin body. Records written before
+// hold_seconds existed lack it, which reads as 0: no window, as then.
 type definition struct {
 	Name         string     `json:"name"`
 	Stock        int64      `json:"stock"`
 	PerUserLimit int64      `json:"per_user_limit"`
 	StartsAt     time.Time  `json:"starts_at"`
 	EndsAt       *time.Time `json:"ends_at"`
+	HoldSeconds  int64      `json:"hold_seconds"`
 }
 
 func definitionOf(spec order.SaleSpec) definition {
-	return definition{Name: spec.Name, Stock: spec.Stock, PerUserLimit: spec.PerUserLimit, StartsAt: spec.StartsAt, EndsAt: spec.EndsAt}
+	return definition{Name: spec.Name, Stock: spec.Stock, PerUserLimit: spec.PerUserLimit, StartsAt: spec.StartsAt, EndsAt: spec.EndsAt,
+		HoldSeconds: spec.HoldSeconds}
 }
 
 func (d definition) spec(saleID string) order.SaleSpec {
-	s := order.SaleSpec{ID: saleID, Name: d.Name, Stock: d.Stock, PerUserLimit: d.PerUserLimit, StartsAt: d.StartsAt.UTC()}
+	s := order.SaleSpec{ID: saleID, Name: d.Name, Stock: d.Stock, PerUserLimit: d.PerUserLimit, StartsAt: d.StartsAt.UTC(),
+		HoldSeconds: d.HoldSeconds}
 	if d.EndsAt != nil {
 		e := d.EndsAt.UTC()
 		s.EndsAt = &e
@@ -234,14 +241,17 @@ type querier interface {
 // forUpdate makes readSpec lock the sale's row until the transaction ends.
 const forUpdate = true
 
+// MaxHoldSeconds bounds a sale's checkout window (sales.hold_seconds).
+const MaxHoldSeconds = 86400
+
 // readSpec reads a sale's definition; order.ErrNotFound when there is none.
 func readSpec(ctx context.Context, q querier, saleID string, lock bool) (order.SaleSpec, error) {
-	sql := `SELECT name, stock, per_user_limit, starts_at, ends_at FROM sales WHERE sale_id = $1`
+	sql := `SELECT name, stock, per_user_limit, starts_at, ends_at, hold_seconds FROM sales WHERE sale_id = $1`
 	if lock {
 		sql += ` FOR UPDATE`
 	}
 	spec := order.SaleSpec{ID: saleID}
-	err := q.QueryRow(ctx, sql, saleID).Scan(&spec.Name, &spec.Stock, &spec.PerUserLimit, &spec.StartsAt, &spec.EndsAt)
+	err := q.QueryRow(ctx, sql, saleID).Scan(&spec.Name, &spec.Stock, &spec.PerUserLimit, &spec.StartsAt, &spec.EndsAt, &spec.HoldSeconds)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return order.SaleSpec{}, order.ErrNotFound
@@ -257,10 +267,13 @@ func readSpec(ctx context.Context, q querier, saleID string, lock bool) (order.S
 }
 
 // Snapshot is what PostgreSQL knows of a sale: its definition and every
-// confirmed order (the ground a lost hot ledger is rebuilt on).
+// confirmed order that holds units (the ground a lost hot ledger is rebuilt
+// on). Orders of a sale with a checkout window carry their Hold (held or
+// paid), ExpiresAt and PaidAt; expired and cancelled ones gave their units
+// back and are left out, so Units is what sale_totals counts.
 type Snapshot struct {
 	Spec   order.SaleSpec
-	Orders []order.Order // confirmed, oldest first
+	Orders []order.Order // confirmed, held or paid; oldest first
 }
 
 // Units sums the confirmed quantity.
@@ -292,18 +305,20 @@ func (s *Store) SaleSnapshot(ctx context.Context, saleID string) (Snapshot, erro
 	if err != nil {
 		return Snapshot{}, err
 	}
-	rows, err := tx.Query(ctx, `SELECT order_id, user_id, quantity, idempotency_key, reserved_at FROM orders
-		WHERE sale_id = $1 AND status = 'confirmed' ORDER BY reserved_at, order_id`, saleID)
+	rows, err := tx.Query(ctx, `SELECT order_id, user_id, quantity, idempotency_key, reserved_at, coalesce(hold, ''), expires_at, paid_at
+		FROM orders WHERE sale_id = $1 AND status = 'confirmed' AND (hold IS NULL OR hold IN ('held', 'paid'))
+		ORDER BY reserved_at, order_id`, saleID)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("snapshot %s: %w", saleID, err)
 	}
 	snap := Snapshot{Spec: spec}
 	for rows.Next() {
 		o := order.Order{SaleID: saleID, Status: order.StatusConfirmed}
-		if err := rows.Scan(&o.ID, &o.UserID, &o.Quantity, &o.IdempotencyKey, &o.ReservedAt); err != nil {
+		var hold string
+		if err := rows.Scan(&o.ID, &o.UserID, &o.Quantity, &o.IdempotencyKey, &o.ReservedAt, &hold, &o.ExpiresAt, &o.PaidAt); err != nil {
 			return Snapshot{}, fmt.Errorf("snapshot %s: %w", saleID, err)
 		}
-		o.ReservedAt = o.ReservedAt.UTC()
+		o.ReservedAt, o.Hold, o.ExpiresAt, o.PaidAt = o.ReservedAt.UTC(), order.Hold(hold), utc(o.ExpiresAt), utc(o.PaidAt)
 		snap.Orders = append(snap.Orders, o)
 	}
 	if err := rows.Err(); err != nil {

@@ -64,7 +64,7 @@ func read(t *testing.T, s *pgstore.Store, id string) order.SaleSpec {
 }
 
 func same(a, b order.SaleSpec) bool {
-	return a.ID == b.ID && a.Name == b.Name && a.Stock == b.Stock && a.PerUserLimit == b.PerUserLimit &&
+	return a.ID == b.ID && a.Name == b.Name && a.Stock == b.Stock && a.PerUserLimit == b.PerUserLimit && a.HoldSeconds == b.HoldSeconds &&
 		a.StartsAt.Equal(b.StartsAt) && (a.EndsAt == nil) == (b.EndsAt == nil) && (a.EndsAt == nil || a.EndsAt.Equal(*b.EndsAt))
 }
 

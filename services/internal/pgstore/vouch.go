@@ -37,11 +37,17 @@ func (s *Store) InsertVouched(ctx context.Context, rows []Row) (res InsertResult
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		res, refused = InsertResult{}, nil
 		for _, sale := range sales {
-			ins, dup, ref, err := vouchSale(ctx, tx, sale, bySale[sale])
+			ins, dup, ref, ended, err := vouchSale(ctx, tx, sale, bySale[sale])
 			if err != nil {
 				return err
 			}
 			res.Inserted, res.Duplicates, refused = append(res.Inserted, ins...), append(res.Duplicates, dup...), append(refused, ref...)
+			for h, n := range ended {
+				if res.EarlyApplied == nil {
+					res.EarlyApplied = map[order.Hold]int{}
+				}
+				res.EarlyApplied[h] += n
+			}
 		}
 		return nil
 	})
@@ -51,16 +57,16 @@ func (s *Store) InsertVouched(ctx context.Context, rows []Row) (res InsertResult
 	return res, refused, nil
 }
 
-func vouchSale(ctx context.Context, tx pgx.Tx, sale string, rows []Row) (inserted, duplicates []string, refused []Refusal, err error) {
+func vouchSale(ctx context.Context, tx pgx.Tx, sale string, rows []Row) (inserted, duplicates []string, refused []Refusal, ended map[order.Hold]int, err error) {
 	spec, err := readSpec(ctx, tx, sale, forUpdate)
 	if errors.Is(err, order.ErrNotFound) {
 		for _, r := range rows {
 			refused = append(refused, Refusal{r.OrderID, "sale " + sale + " has no durable definition"})
 		}
-		return nil, nil, refused, nil
+		return nil, nil, refused, nil, nil
 	}
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	stock, limit := spec.Stock, spec.PerUserLimit
 	ids, users := make([]string, len(rows)), make([]string, len(rows))
@@ -70,41 +76,54 @@ func vouchSale(ctx context.Context, tx pgx.Tx, sale string, rows []Row) (inserte
 	known := map[string]bool{}
 	got, err := tx.Query(ctx, `SELECT order_id FROM orders WHERE order_id = ANY($1)`, ids)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("vouch %s: %w", sale, err)
+		return nil, nil, nil, nil, fmt.Errorf("vouch %s: %w", sale, err)
 	}
 	present, err := pgx.CollectRows(got, pgx.RowTo[string])
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("vouch %s: %w", sale, err)
+		return nil, nil, nil, nil, fmt.Errorf("vouch %s: %w", sale, err)
 	}
 	for _, id := range present {
 		known[id] = true
 	}
 	_, units, err := totals(ctx, tx, sale)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	held := map[string]int64{}
+	// An expired or cancelled order gave its units back to the buyer's
+	// allowance (the hot ledger's per-user count) as to the sale.
 	got, err = tx.Query(ctx, `SELECT user_id, sum(quantity) FROM orders WHERE sale_id = $1 AND status = 'confirmed'
-		AND user_id = ANY($2) GROUP BY user_id`, sale, users)
+		AND (hold IS NULL OR hold IN ('held', 'paid')) AND user_id = ANY($2) GROUP BY user_id`, sale, users)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("vouch %s: %w", sale, err)
+		return nil, nil, nil, nil, fmt.Errorf("vouch %s: %w", sale, err)
 	}
 	for got.Next() {
 		var u string
 		var n int64
 		if err := got.Scan(&u, &n); err != nil {
-			return nil, nil, nil, fmt.Errorf("vouch %s: %w", sale, err)
+			return nil, nil, nil, nil, fmt.Errorf("vouch %s: %w", sale, err)
 		}
 		held[u] = n
 	}
 	if err := got.Err(); err != nil {
-		return nil, nil, nil, fmt.Errorf("vouch %s: %w", sale, err)
+		return nil, nil, nil, nil, fmt.Errorf("vouch %s: %w", sale, err)
+	}
+	// An order whose hold already ended by expiry or cancellation (its
+	// transition came first) holds nothing once inserted: applyEarly gives
+	// its units back in this transaction. It needs no room, and refusing it
+	// would lose an order the buyer was answered 202 for.
+	early, err := earlyFor(ctx, tx, rows)
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("vouch %s: %w", sale, err)
 	}
 	var ok []Row
 	for _, r := range rows {
 		switch {
 		case known[r.OrderID]:
 			duplicates = append(duplicates, r.OrderID)
+		case returnsUnits(early[r.OrderID].Hold()):
+			known[r.OrderID] = true
+			ok = append(ok, r)
 		case units+r.Quantity > stock:
 			refused = append(refused, Refusal{r.OrderID, fmt.Sprintf("%d more units would exceed the stock of %d (%d persisted)", r.Quantity, stock, units)})
 		case held[r.UserID]+r.Quantity > limit:
@@ -117,11 +136,14 @@ func vouchSale(ctx context.Context, tx pgx.Tx, sale string, rows []Row) (inserte
 		}
 	}
 	if len(ok) == 0 {
-		return nil, duplicates, refused, nil
+		return nil, duplicates, refused, nil, nil
 	}
 	inserted, err = insertRows(ctx, tx, ok)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	return inserted, duplicates, refused, nil
+	if ended, err = applyEarly(ctx, tx, ok, inserted); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return inserted, duplicates, refused, ended, nil
 }

@@ -25,7 +25,19 @@ const (
 	// ReasonUnvouched: no live reservation backs the order (Redis lost it, or
 	// the event is a replay or a forgery) and the durable ledger would not
 	// vouch for it (past the stock or the per-user limit, or an unknown sale).
+	// A transition is unvouched when the persisted order contradicts it
+	// (another buyer or quantity, no window, a hold that ended otherwise, an
+	// expiry before the window's end).
 	ReasonUnvouched = "unvouched"
+)
+
+// Transition outcomes (the `outcome` label of
+// blitzbuy_writer_transitions_total).
+const (
+	TransitionApplied   = "applied"   // ended the persisted order's hold (now, or as the order arrived)
+	TransitionEarly     = "early"     // the order is not persisted yet: kept for its insert
+	TransitionDuplicate = "duplicate" // applied or kept already (redelivery)
+	TransitionRefused   = "refused"   // contradicted by the persisted order: dead-lettered (unvouched)
 )
 
 // skipStages are the stages whose events are not persisted: the reservation
@@ -52,6 +64,18 @@ type item struct {
 func (it item) ref() order.Ref { return order.Ref{SaleID: it.ev.SaleID, OrderID: it.ev.OrderID} }
 
 func (it item) row() pgstore.Row { return pgstore.Row{OrderPlaced: it.ev, TraceID: traceID(it.rec)} }
+
+// transition is a decoded OrderPaid, OrderExpired or OrderCancelled. It is
+// not a reservation: it needs no claim in Redis, no confirmation and no
+// compensation, only its batch's transaction.
+type transition struct {
+	rec *kgo.Record
+	ev  order.OrderTransition
+}
+
+func (t transition) row() pgstore.Transition {
+	return pgstore.Transition{OrderTransition: t.ev, TraceID: traceID(t.rec)}
+}
 
 // insertSpan starts the batch insert span: a child of the first record's
 // process span (so that order's trace shows the insert) linking every
@@ -88,7 +112,7 @@ func endSpan(span trace.Span, err error) {
 // finishing stage to confirm), or an error only for transient failures (the
 // whole batch is retried; every step is idempotent).
 func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, firstFailure time.Time) (persisted []order.Ref, err error) {
-	items, bad, spans := w.decode(recs)
+	items, trans, bad, spans := w.decode(recs)
 	// Every record's span ends with this attempt's outcome (the named err),
 	// skipped and rejected records included; a retry starts new spans.
 	defer func() {
@@ -101,9 +125,11 @@ func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, f
 	}
 	backed, unbacked := splitBacked(items)
 	var rejected []rejection
-	if persisted, rejected, err = w.insert(ctx, backed); err != nil {
+	var unvouched []poison
+	if persisted, rejected, unvouched, err = w.insert(ctx, backed, trans); err != nil {
 		return nil, err
 	}
+	bad = append(bad, unvouched...)
 	vouched, refused, err := w.insertUnbacked(ctx, unbacked)
 	if err != nil {
 		return nil, err
@@ -123,14 +149,43 @@ func (w *Writer) process(ctx context.Context, recs []*kgo.Record, attempt int, f
 	return persisted, nil
 }
 
-// decode parses the batch. Poison records are set aside for the DLQ; an order
-// seen twice in one batch (the relay and the API both published it) is
-// counted as a duplicate and kept once; every kept record gets its "orders
-// process" span, returned apart because later steps drop items.
-func (w *Writer) decode(recs []*kgo.Record) (items []item, bad []poison, spans []trace.Span) {
+// decode parses the batch, by each record's event-type header: none (the
+// producers before issue #14 did not always set it) or OrderPlaced is an
+// order, OrderPaid/OrderExpired/OrderCancelled a transition, anything else
+// an event this writer does not know (unknown_schema). Poison records are
+// set aside for the DLQ; an order or a transition seen twice in one batch
+// (the relay and the API both published it) is counted as a duplicate and
+// kept once; every kept record gets its "orders process" span, returned
+// apart because later steps drop items.
+func (w *Writer) decode(recs []*kgo.Record) (items []item, trans []transition, bad []poison, spans []trace.Span) {
 	items = make([]item, 0, len(recs))
 	seen := make(map[string]bool, len(recs))
+	seenT := map[string]bool{}
 	for _, r := range recs {
+		switch typ := header(r, order.HeaderEventType); {
+		case typ == "" || typ == order.OrderPlacedType:
+		case order.IsTransitionType(typ):
+			ev, err := order.DecodeTransition(typ, r.Value)
+			if err != nil {
+				bad = append(bad, poison{rec: r, reason: decodeReason(err), err: err})
+				continue
+			}
+			if seenT[ev.OrderID] {
+				w.m.transitions.WithLabelValues(string(ev.Hold()), TransitionDuplicate).Inc()
+				continue
+			}
+			seenT[ev.OrderID] = true
+			if w.cfg.Tracer != nil {
+				_, span := w.cfg.Tracer.WithProcessSpan(r)
+				spans = append(spans, span)
+			}
+			trans = append(trans, transition{rec: r, ev: ev})
+			continue
+		default:
+			err := fmt.Errorf("%w: event type %q", order.ErrUnknownEventSchema, typ)
+			bad = append(bad, poison{rec: r, reason: ReasonUnknownSchema, err: err})
+			continue
+		}
 		ev, err := order.DecodeOrderPlaced(r.Value)
 		if err != nil {
 			bad = append(bad, poison{rec: r, reason: decodeReason(err), err: err})
@@ -150,7 +205,7 @@ func (w *Writer) decode(recs []*kgo.Record) (items []item, bad []poison, spans [
 		}
 		items = append(items, it)
 	}
-	return items, bad, spans
+	return items, trans, bad, spans
 }
 
 // claim takes the reservations so the API can no longer release them, and
@@ -220,8 +275,7 @@ func (w *Writer) insertUnbacked(ctx context.Context, items []item) (persisted []
 	default:
 		return nil, nil, &transientError{transientReason(err), err}
 	}
-	w.m.inserted.Add(float64(len(res.Inserted)))
-	w.m.duplicates.Add(float64(len(res.Duplicates)))
+	w.countInserted(res)
 	for _, id := range append(res.Inserted, res.Duplicates...) {
 		persisted = append(persisted, byID[id].ref())
 	}
@@ -238,12 +292,15 @@ type rejection struct {
 	err error
 }
 
-// insert writes the claimed orders in one batch. When one row breaks the
-// batch (a permanent error), it finds that row by writing the others one by
-// one; the rows refused that way are returned as rejections.
-func (w *Writer) insert(ctx context.Context, items []item) (persisted []order.Ref, rejected []rejection, err error) {
-	if len(items) == 0 {
-		return nil, nil, nil
+// insert writes the claimed orders and applies the batch's transitions in
+// one transaction. When one row breaks it (a permanent error), it finds that
+// row by writing the others one by one, and applies the transitions on their
+// own; the rows refused that way are returned as rejections, the
+// transitions the database refuses or the durable ledger contradicts as
+// poison.
+func (w *Writer) insert(ctx context.Context, items []item, trans []transition) (persisted []order.Ref, rejected []rejection, bad []poison, err error) {
+	if len(items) == 0 && len(trans) == 0 {
+		return nil, nil, nil, nil
 	}
 	rows := make([]pgstore.Row, len(items))
 	for i, it := range items {
@@ -251,22 +308,98 @@ func (w *Writer) insert(ctx context.Context, items []item) (persisted []order.Re
 	}
 	ictx, span := w.insertSpan(ctx, items)
 	t0 := time.Now()
-	res, err := w.store.InsertBatch(ictx, rows)
+	res, tres, err := w.store.ApplyBatch(ictx, rows, transitionRows(trans))
 	endSpan(span, err)
 	w.m.insertSeconds.Observe(time.Since(t0).Seconds())
 	switch {
 	case err == nil:
-		w.m.inserted.Add(float64(len(res.Inserted)))
-		w.m.duplicates.Add(float64(len(res.Duplicates)))
+		w.countInserted(res)
 		for _, it := range items {
 			persisted = append(persisted, it.ref())
 		}
-		return persisted, nil, nil
+		return persisted, nil, w.transitionOutcomes(trans, tres), nil
 	case isPermanent(err):
-		return w.insertOneByOne(ctx, items)
+		if persisted, rejected, err = w.insertOneByOne(ctx, items); err != nil {
+			return nil, nil, nil, err
+		}
+		if bad, err = w.applyTransitions(ctx, trans); err != nil {
+			return nil, nil, nil, err
+		}
+		return persisted, rejected, bad, nil
 	default:
-		return nil, nil, &transientError{transientReason(err), err}
+		return nil, nil, nil, &transientError{transientReason(err), err}
 	}
+}
+
+func transitionRows(trans []transition) []pgstore.Transition {
+	if len(trans) == 0 {
+		return nil
+	}
+	ts := make([]pgstore.Transition, len(trans))
+	for i, t := range trans {
+		ts[i] = t.row()
+	}
+	return ts
+}
+
+func (w *Writer) countInserted(res pgstore.InsertResult) {
+	w.m.inserted.Add(float64(len(res.Inserted)))
+	w.m.duplicates.Add(float64(len(res.Duplicates)))
+	for h, n := range res.EarlyApplied {
+		w.m.transitions.WithLabelValues(string(h), TransitionApplied).Add(float64(n))
+	}
+}
+
+// applyTransitions is insert's fallback for the transitions: together on
+// their own, and when one of them breaks that too, one by one; one the
+// database refuses for good is dead-lettered (a constraint violation: there
+// is no reservation to compensate).
+func (w *Writer) applyTransitions(ctx context.Context, trans []transition) (bad []poison, err error) {
+	if len(trans) == 0 {
+		return nil, nil
+	}
+	tres, err := w.store.ApplyTransitions(ctx, transitionRows(trans))
+	switch {
+	case err == nil:
+		return w.transitionOutcomes(trans, tres), nil
+	case !isPermanent(err):
+		return nil, &transientError{transientReason(err), err}
+	case len(trans) == 1:
+		return []poison{{rec: trans[0].rec, reason: ReasonConstraint, err: err}}, nil
+	}
+	for _, t := range trans {
+		b, err := w.applyTransitions(ctx, []transition{t})
+		if err != nil {
+			return nil, err
+		}
+		bad = append(bad, b...)
+	}
+	return bad, nil
+}
+
+// transitionOutcomes counts what became of each transition and returns the
+// ones the durable ledger refused (the persisted order contradicts them: a
+// forged or corrupted event) as poison, reason unvouched.
+func (w *Writer) transitionOutcomes(trans []transition, res pgstore.TransitionResult) (refused []poison) {
+	byID := make(map[string]transition, len(trans))
+	for _, t := range trans {
+		byID[t.ev.OrderID] = t
+	}
+	count := func(ids []string, outcome string) {
+		for _, id := range ids {
+			w.m.transitions.WithLabelValues(string(byID[id].ev.Hold()), outcome).Inc()
+		}
+	}
+	count(res.Applied, TransitionApplied)
+	count(res.Early, TransitionEarly)
+	count(res.Duplicates, TransitionDuplicate)
+	for _, r := range res.Refused {
+		t := byID[r.OrderID]
+		w.m.transitions.WithLabelValues(string(t.ev.Hold()), TransitionRefused).Inc()
+		w.log.Warn("not applying a transition the persisted order contradicts", "order_id", r.OrderID, "type", t.ev.Type, "reason", r.Reason)
+		refused = append(refused, poison{rec: t.rec, reason: ReasonUnvouched, err: errors.New(r.Reason)})
+	}
+	return refused
 }
 
 // insertOneByOne is insert's fallback: each row alone, so one refused row

@@ -2,12 +2,14 @@ package writer
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/blitzbuy/blitzbuy/services/internal/order"
 )
 
 // Metrics are the writer's Prometheus series (labels are small fixed sets).
 type Metrics struct {
 	consumed, inserted, duplicates, compensations prometheus.Counter
-	skipped, retries, dlq                         *prometheus.CounterVec
+	skipped, retries, dlq, transitions            *prometheus.CounterVec
 	batchSize, insertSeconds, persistLatency      prometheus.Histogram
 	outage                                        prometheus.Gauge
 	Lag                                           *prometheus.GaugeVec
@@ -23,6 +25,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		skipped:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "blitzbuy_writer_skipped_total", Help: "Events not persisted because their reservation was released or compensated, by stage."}, []string{"reason"}),
 		retries:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "blitzbuy_writer_retries_total", Help: "Batch attempts that failed transiently and were retried, by reason."}, []string{"reason"}),
 		dlq:           prometheus.NewCounterVec(prometheus.CounterOpts{Name: "blitzbuy_writer_dlq_records_total", Help: "Records sent to orders.dlq, by reason."}, []string{"reason"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "blitzbuy_writer_transitions_total",
+			Help: "Checkout-window transitions by the hold they end in (paid, expired, cancelled) and outcome: applied (when it ended the persisted hold, also for one that arrived early), early (kept until its order is persisted), duplicate, refused (dead-lettered)."},
+			[]string{"type", "outcome"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "blitzbuy_writer_batch_size", Help: "Records per batch.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8)}),
 		insertSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "blitzbuy_writer_insert_duration_seconds", Help: "Duration of one batch insert transaction.",
@@ -33,8 +38,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Lag:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "blitzbuy_writer_consumer_lag", Help: "Records not yet committed by the writer's group, per partition."}, []string{"partition"}),
 	}
 	// Every label value exists from the start, so rates and alerts see 0, not "no data".
-	for _, r := range []string{ReasonMalformed, ReasonUnknownSchema, ReasonInvalid, ReasonConstraint} {
+	for _, r := range []string{ReasonMalformed, ReasonUnknownSchema, ReasonInvalid, ReasonConstraint, ReasonUnvouched} {
 		m.dlq.WithLabelValues(r)
+	}
+	for _, h := range []order.Hold{order.HoldPaid, order.HoldExpired, order.HoldCancelled} {
+		for _, o := range []string{TransitionApplied, TransitionEarly, TransitionDuplicate, TransitionRefused} {
+			m.transitions.WithLabelValues(string(h), o)
+		}
 	}
 	for _, r := range []string{"redis", "kafka", "commit", "connection", "timeout", "serialization_failure", "deadlock",
 		"database_shutdown", "insufficient_resources", "database_error", "database_unavailable"} {
@@ -44,7 +54,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.skipped.WithLabelValues(string(st))
 	}
 	if reg != nil {
-		reg.MustRegister(m.consumed, m.inserted, m.duplicates, m.compensations, m.skipped, m.retries, m.dlq,
+		reg.MustRegister(m.consumed, m.inserted, m.duplicates, m.compensations, m.skipped, m.retries, m.dlq, m.transitions,
 			m.batchSize, m.insertSeconds, m.persistLatency, m.outage, m.Lag)
 	}
 	return m

@@ -1,9 +1,11 @@
 // Package writer is the write-behind half of BlitzBuy: a franz-go group
 // consumer on `orders` that persists OrderPlaced events into PostgreSQL in
-// idempotent batches, retries transient failures forever with exponential
-// backoff, dead-letters poison records with the reason in headers, and
-// compensates valid orders that are permanently rejected. Offsets are
-// committed only after the rows they carry are committed (or dead-lettered).
+// idempotent batches — and applies the checkout window's transitions
+// (OrderPaid, OrderExpired, OrderCancelled) in the same batches — retries
+// transient failures forever with exponential backoff, dead-letters poison
+// records with the reason in headers, and compensates valid orders that are
+// permanently rejected. Offsets are committed only after the rows they carry
+// are committed (or dead-lettered).
 package writer
 
 import (
@@ -27,7 +29,11 @@ import (
 
 // Store is the durable ledger.
 type Store interface {
-	InsertBatch(ctx context.Context, rows []pgstore.Row) (pgstore.InsertResult, error)
+	// ApplyBatch inserts orders and applies hold transitions (issue #14) in
+	// one transaction; a transition whose order is not there yet is kept
+	// for the insert of that order.
+	ApplyBatch(ctx context.Context, rows []pgstore.Row, ts []pgstore.Transition) (pgstore.InsertResult, pgstore.TransitionResult, error)
+	ApplyTransitions(ctx context.Context, ts []pgstore.Transition) (pgstore.TransitionResult, error)
 	InsertOne(ctx context.Context, r pgstore.Row) (bool, error)
 	// InsertVouched writes orders no live reservation backs, only within the
 	// sale's durable stock and per-user limit; the others are refused.
