@@ -393,3 +393,46 @@ func reserveMany(t *testing.T, f *fixture, sale string, n int) []order.Order {
 	}
 	return orders
 }
+
+// A sale rebuilt from PostgreSQL gets its holds back: a held order holds
+// until its expires_at again and can be paid or expire, a paid one stays
+// paid; the units count as they did.
+func TestRestoreKeepsHolds(t *testing.T) {
+	f := newHoldFixture(t)
+	ctx := context.Background()
+	sale := f.newSale(t, 10, 5, withHold(60))
+	spec := order.SaleSpec{ID: sale, Name: "test sale", Stock: 10, PerUserLimit: 5, StartsAt: time.Now().Add(-time.Hour), HoldSeconds: 60}
+	live := f.mustAccept(t, sale, "ann", "k1", 2)
+	paidOrder := f.mustAccept(t, sale, "bob", "k1", 3)
+	paid, err := pay(f, paidOrder, "p1", "psp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	due := f.mustAccept(t, sale, "cat", "k1", 1)
+	past := time.Now().Add(-time.Second)
+	persisted := []order.Order{live, paid, due}
+	persisted[2].ExpiresAt = &past // its window ended while Redis was gone
+
+	stacktest.DeleteSale(f.rdb, sale)
+	if err := f.store.Restore(ctx, spec, persisted, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.tally(t, sale); got != (tally{remaining: 4, held: 3, paid: 3, users: 6}) {
+		t.Errorf("after the rebuild: %+v", got)
+	}
+	if s := f.sale(t, sale); s.HoldSeconds != 60 {
+		t.Errorf("rebuilt sale's window %d, want 60", s.HoldSeconds)
+	}
+	if e, err := f.store.ExpireDue(ctx, sale, 10); err != nil || len(e.Orders) != 1 || e.Orders[0] != due.ID {
+		t.Errorf("sweep after the rebuild: %+v, %v; want the due hold expired", e, err)
+	}
+	if got, err := pay(f, live, "p1", "psp-ann"); err != nil || got.Status != order.StatusPaid {
+		t.Errorf("paying the restored hold: %+v, %v", got, err)
+	}
+	if got, err := f.store.Order(ctx, paid.ID); err != nil || got.Status != order.StatusPaid {
+		t.Errorf("the paid order after the rebuild: %+v, %v", got, err)
+	}
+	if got := f.tally(t, sale); got != (tally{remaining: 5, paid: 5, expired: 1, users: 5}) {
+		t.Errorf("at the end: %+v", got)
+	}
+}

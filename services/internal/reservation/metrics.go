@@ -39,7 +39,7 @@ func NewCollector(store *Store) *Collector {
 		memUsed:      prometheus.NewDesc("blitzbuy_redis_memory_used_bytes", "Memory the ledger's Redis uses (INFO memory used_memory).", nil, nil),
 		memMax:       prometheus.NewDesc("blitzbuy_redis_memory_max_bytes", "The ledger's Redis maxmemory (0: unbounded); at it, orders are refused with 503.", nil, nil),
 		holdUnits: prometheus.NewDesc("blitzbuy_sale_hold_units", "A sale's checkout-window units by state: held (awaiting payment), paid, expired, cancelled (returned).",
-			[]string{"sale_id", "state"}, nil),
+			[]string{"sale", "state"}, nil),
 		overdue: prometheus.NewDesc("blitzbuy_holds_overdue", "Held orders whose window ended more than 1 s ago and that are not expired yet (the sweeper is behind), all sales.", nil, nil),
 	}
 }

@@ -81,7 +81,10 @@ const restoreChunk = 512
 // the sale again. Call it only with nothing in flight: the sale frozen, its
 // outbox empty and the writer caught up; what it writes is then exact.
 // Remembered rejections (purchase_limit_reached, sale_not_active) are not in
-// PostgreSQL and are not restored: such a key is answered afresh.
+// PostgreSQL and are not restored: such a key is answered afresh. Held and
+// paid orders of a checkout window get their hold back (held until
+// expires_at, in the holds index); the expired and cancelled counters start
+// again from 0, PostgreSQL keeps those orders.
 func (s *Store) Restore(ctx context.Context, spec order.SaleSpec, persisted []order.Order, now time.Time) error {
 	k := saleKeys(spec.ID)
 	var units int64
@@ -105,14 +108,27 @@ func (s *Store) Restore(ctx context.Context, spec order.SaleSpec, persisted []or
 		cmds = cmds[:0]
 		return nil
 	}
-	if err := s.client.Do(ctx, s.client.B().Del().Key(k.users).Build()).Error(); err != nil {
+	if err := s.client.Do(ctx, s.client.B().Del().Key(k.users).Key(k.holds).Build()).Error(); err != nil {
 		return fmt.Errorf("restore %s: %w", spec.ID, err)
 	}
+	var held, paid int64
 	for _, o := range persisted {
 		users[o.UserID] += o.Quantity
 		ttl := s.ttl - int64(now.Sub(o.ReservedAt)/time.Second)
 		if ttl <= 0 {
-			continue // its key is forgotten anyway
+			continue // its key is forgotten anyway (and any window, at most a day, long over)
+		}
+		// The checkout window: a held order holds again until its
+		// expires_at (the sweeper expires it at once if that has passed), a
+		// paid one stays paid. Expired and cancelled orders are not in the
+		// snapshot: their units are in remaining.
+		switch {
+		case o.Hold == order.HoldHeld && o.ExpiresAt != nil:
+			held += o.Quantity
+			cmds = append(cmds, s.client.B().Zadd().Key(k.holds).ScoreMember().
+				ScoreMember(float64(o.ExpiresAt.UnixMilli()), o.ID).Build())
+		case o.Hold == order.HoldPaid:
+			paid += o.Quantity
 		}
 		qty, ms := strconv.FormatInt(o.Quantity, 10), strconv.FormatInt(o.ReservedAt.UnixMilli(), 10)
 		idem, ok := idemKey(spec.ID, o.UserID, o.IdempotencyKey), orderKey(spec.ID, o.ID)
@@ -125,6 +141,19 @@ func (s *Store) Restore(ctx context.Context, spec order.SaleSpec, persisted []or
 				FieldValue("key", o.IdempotencyKey).FieldValue("reserved_ms", ms).
 				FieldValue("status", string(order.StatusConfirmed)).Build(),
 			s.client.B().Expire().Key(ok).Seconds(ttl).Build())
+		if o.Hold == order.HoldHeld || o.Hold == order.HoldPaid {
+			hold := s.client.B().Hset().Key(ok).FieldValue().FieldValue("hold", string(o.Hold))
+			if o.ExpiresAt != nil {
+				hold = hold.FieldValue("expires_ms", strconv.FormatInt(o.ExpiresAt.UnixMilli(), 10))
+				cmds = append(cmds, s.client.B().Hset().Key(idem).FieldValue().
+					FieldValue("expires_ms", strconv.FormatInt(o.ExpiresAt.UnixMilli(), 10)).Build())
+			}
+			if o.PaidAt != nil {
+				hold = hold.FieldValue("paid_ms", strconv.FormatInt(o.PaidAt.UnixMilli(), 10)).
+					FieldValue("ended_ms", strconv.FormatInt(o.PaidAt.UnixMilli(), 10))
+			}
+			cmds = append(cmds, hold.Build())
+		}
 		if len(cmds) >= restoreChunk {
 			if err := flush(); err != nil {
 				return err
@@ -152,7 +181,10 @@ func (s *Store) Restore(ctx context.Context, spec order.SaleSpec, persisted []or
 			FieldValue("remaining", strconv.FormatInt(spec.Stock-units, 10)).
 			FieldValue("limit", strconv.FormatInt(spec.PerUserLimit, 10)).
 			FieldValue("starts_ms", strconv.FormatInt(spec.StartsAt.UnixMilli(), 10)).
-			FieldValue("ends_ms", strconv.FormatInt(ends, 10)).Build(),
+			FieldValue("ends_ms", strconv.FormatInt(ends, 10)).
+			FieldValue("hold_ms", strconv.FormatInt(spec.HoldSeconds*1000, 10)).
+			FieldValue("held", strconv.FormatInt(held, 10)).
+			FieldValue("paid", strconv.FormatInt(paid, 10)).Build(),
 		s.client.B().Sadd().Key(salesIndex).Member(spec.ID).Build())
 	for _, r := range res {
 		if err := r.Error(); err != nil {
