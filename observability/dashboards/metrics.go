@@ -21,6 +21,11 @@ func KnownMetrics() []string {
 		// order-api: the ledger Redis's memory (INFO memory)
 		"blitzbuy_redis_memory_used_bytes",
 		"blitzbuy_redis_memory_max_bytes",
+		// order-api: the checkout window (internal/reservation, internal/checkout)
+		"blitzbuy_sale_hold_units",
+		"blitzbuy_holds_overdue",
+		"blitzbuy_holds_expired_total",
+		"blitzbuy_hold_expiry_lateness_seconds_bucket",
 		// order-api: publishing and the relay (internal/publish)
 		"blitzbuy_publish_duration_seconds_bucket",
 		"blitzbuy_publish_errors_total",

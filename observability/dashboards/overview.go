@@ -83,6 +83,23 @@ func Overview() (dashboard.Dashboard, error) {
 			query("max(blitzbuy_redis_memory_used_bytes)", "used"),
 			query("max(blitzbuy_redis_memory_max_bytes)", "maxmemory")).
 			Span(6)).
+		WithRow(row("Checkout window")).
+		WithPanel(graph("Checkout window units by state",
+			"Units of sales with a checkout window (hold_seconds), summed over sales: held (accepted, awaiting payment until expires_at), paid (final), expired and cancelled (given back to the sale and to the buyer's allowance, once each). Held rises with a sale and falls as buyers pay or windows end; expired is what the crowd may buy again.",
+			"none",
+			query("sum by (state) (max by (sale, state) (blitzbuy_sale_hold_units))", "{{state}}")).
+			Span(8)).
+		WithPanel(graph("Holds expired and overdue",
+			"Holds the sweepers expire per second (every order-api sweeps every 200 ms), and held orders more than 1 s past their window that are not expired yet. Overdue above 0 for a minute fires HoldExpiryBehind.",
+			"short",
+			query("sum(rate(blitzbuy_holds_expired_total[1m]))", "expired/s"),
+			query("max(blitzbuy_holds_overdue)", "overdue")).
+			Span(8)).
+		WithPanel(graph("Expiry lateness (P99)",
+			"How long after expires_at a hold was expired, P99 over 5 minutes (each sweep's mean, per hold it expired). The sweep interval bounds it (200 ms) plus one sweep's work; docs/api.md states the bound the tests measure.",
+			"s",
+			query("histogram_quantile(0.99, sum by (le) (rate(blitzbuy_hold_expiry_lateness_seconds_bucket[5m])))", "p99")).
+			Span(8)).
 		WithRow(row("Go runtime")).
 		WithPanel(graph("Goroutines",
 			"Live goroutines per service (go_goroutines). Steady under steady load; a line that only climbs is a goroutine leak (e.g. requests stuck waiting for a broker ack).",

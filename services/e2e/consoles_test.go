@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -19,7 +20,9 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
 	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
+	"github.com/blitzbuy/blitzbuy/testkit"
 )
 
 // The console test's own instances; observability/prometheus/prometheus.yml
@@ -95,6 +98,7 @@ func TestConsolesDrawData(t *testing.T) {
 	for _, q := range []string{
 		fmt.Sprintf(`sum(rate(blitzbuy_orders_total{instance=%q,outcome="accepted"}[1m])) > 0`, consoleAPIMetricsAddr),
 		fmt.Sprintf(`sum(rate(blitzbuy_writer_rows_inserted_total{instance=%q}[1m])) > 0`, consoleWriterMetricsAddr),
+		fmt.Sprintf(`sum(rate(blitzbuy_holds_expired_total{instance=%q}[1m])) > 0`, consoleAPIMetricsAddr),
 	} {
 		waitForQuery(t, prom, q, 45*time.Second)
 	}
@@ -223,21 +227,45 @@ func requireConsoles(t *testing.T, prom string) {
 func placeOrders(t *testing.T, s *system, d time.Duration) {
 	t.Helper()
 	sale := s.newSale(t, 120)
+	// A sale with a one-second checkout window, for the checkout panels:
+	// every third buyer orders there and every other one of them pays; the
+	// rest expire.
+	held := "e2e-hold-" + testkit.RandHex(4)
+	if resp, body := s.call(t, "PUT", "/v1/admin/sales/"+held, s.admin, nil,
+		map[string]any{"name": "e2e hold", "stock": 60, "per_user_limit": 1, "hold_seconds": 1}); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create the held sale: %d %s", resp.StatusCode, body)
+	}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.Now().Add(d)
-	accepted := 0
+	accepted, paid := 0, 0
 	for i := 0; time.Now().Before(deadline); i++ {
 		<-tick.C
-		resp, _ := s.order(t, sale, fmt.Sprintf("console-%d", i))
-		if resp.StatusCode == http.StatusAccepted {
-			accepted++
+		user := fmt.Sprintf("console-%d", i)
+		if i%3 != 0 {
+			if resp, _ := s.order(t, sale, user); resp.StatusCode == http.StatusAccepted {
+				accepted++
+			}
+			continue
+		}
+		resp, body := s.order(t, held, user)
+		if resp.StatusCode != http.StatusAccepted || i%2 != 0 {
+			continue
+		}
+		var o httpapi.OrderResponse
+		if err := json.Unmarshal(body, &o); err != nil {
+			t.Fatal(err)
+		}
+		tok, _ := httpapi.SignUserToken([]byte(s.secret), user, time.Hour)
+		if r, _ := s.call(t, "POST", "/v1/orders/"+o.OrderID+"/payment", tok, map[string]string{"Idempotency-Key": "pay"},
+			map[string]any{"payment_ref": "psp-" + user}); r.StatusCode == http.StatusOK {
+			paid++
 		}
 	}
-	if accepted == 0 {
-		t.Fatal("no order accepted: the consoles would have nothing to show")
+	if accepted == 0 || paid == 0 {
+		t.Fatalf("%d orders accepted, %d held orders paid: the consoles would have nothing to show", accepted, paid)
 	}
-	t.Logf("placed orders for %s, %d accepted", d, accepted)
+	t.Logf("placed orders for %s, %d accepted, %d held orders paid", d, accepted, paid)
 }
 
 func waitForQuery(t *testing.T, prom, q string, timeout time.Duration) {
