@@ -17,7 +17,9 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/blitzbuy/blitzbuy/services/internal/httpapi"
 	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
+	"github.com/blitzbuy/blitzbuy/testkit"
 )
 
 // mayBeEmpty lists the expressions that legitimately return no series after
@@ -49,6 +51,7 @@ func TestMetricsExemplarsDashboardsAndAlerts(t *testing.T) {
 	if accepted != 40 {
 		t.Fatalf("accepted %d of 60 against 40 units, want 40", accepted)
 	}
+	holdBurst(t, s)
 
 	t.Run("exemplars in /metrics", func(t *testing.T) {
 		req, _ := http.NewRequest("GET", "http://"+apiMetricsAddr+"/metrics", nil)
@@ -280,6 +283,41 @@ func walk(v any, fn func(string)) {
 	case []any:
 		for _, val := range x {
 			walk(val, fn)
+		}
+	}
+}
+
+// holdBurst gives the checkout window's panels and alert data: a sale with
+// a one-second window, one order paid, one cancelled, two left to expire
+// (this system's order-api sweeps them).
+func holdBurst(t *testing.T, s *system) {
+	t.Helper()
+	sale := "e2e-hold-" + testkit.RandHex(4)
+	if resp, body := s.call(t, "PUT", "/v1/admin/sales/"+sale, s.admin, nil,
+		map[string]any{"name": "e2e hold", "stock": 4, "per_user_limit": 1, "hold_seconds": 1}); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create the held sale: %d %s", resp.StatusCode, body)
+	}
+	for i := range 4 {
+		user := "hold-" + strconv.Itoa(i)
+		resp, body := s.order(t, sale, user)
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("held order %d: %d %s", i, resp.StatusCode, body)
+		}
+		var o httpapi.OrderResponse
+		if err := json.Unmarshal(body, &o); err != nil {
+			t.Fatal(err)
+		}
+		tok, _ := httpapi.SignUserToken([]byte(s.secret), user, time.Hour)
+		switch i {
+		case 0:
+			if r, b := s.call(t, "POST", "/v1/orders/"+o.OrderID+"/payment", tok, map[string]string{"Idempotency-Key": "pay"},
+				map[string]any{"payment_ref": "psp-" + user}); r.StatusCode != http.StatusOK {
+				t.Fatalf("payment: %d %s", r.StatusCode, b)
+			}
+		case 1:
+			if r, b := s.call(t, "POST", "/v1/orders/"+o.OrderID+"/cancel", tok, nil, nil); r.StatusCode != http.StatusOK {
+				t.Fatalf("cancel: %d %s", r.StatusCode, b)
+			}
 		}
 	}
 }
