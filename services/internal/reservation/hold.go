@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
 )
@@ -79,12 +82,16 @@ func (s *Store) Cancel(ctx context.Context, orderID, userID string) (order.Order
 	return s.holdAnswer(ctx, orderID, reply, order.HoldCancelled)
 }
 
-// holdAnswer turns hold.lua's {outcome, hold, expires_ms, paid_ms} into the
-// order or the error; want is the outcome the caller asked for.
+// holdAnswer turns hold.lua's {outcome, hold, expires_ms, paid_ms,
+// traceparent} into the order or the error; want is the outcome the caller
+// asked for. Whatever the answer, the caller's span links to the order
+// request's trace when it was sampled: a payment's trace and its order's
+// are one click apart.
 func (s *Store) holdAnswer(ctx context.Context, orderID string, reply []string, want order.Hold) (order.Order, error) {
-	if len(reply) != 4 {
+	if len(reply) != 5 {
 		return order.Order{}, fmt.Errorf("hold: unexpected reply %q", reply)
 	}
+	linkToOrder(ctx, reply[4])
 	switch outcome := reply[0]; {
 	case outcome == string(want):
 	case outcome == "not_found":
@@ -177,4 +184,28 @@ func (s *Store) Unacked(ctx context.Context, saleID, orderID string) (bool, erro
 		return false, fmt.Errorf("unacked: %w", err)
 	}
 	return true, nil
+}
+
+// linkToOrder adds a link from ctx's span to the order request's span
+// context, kept as a W3C traceparent on the held order.
+func linkToOrder(ctx context.Context, traceparent string) {
+	span := trace.SpanFromContext(ctx)
+	if traceparent == "" || !span.IsRecording() {
+		return
+	}
+	sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(),
+		propagation.MapCarrier{"traceparent": traceparent}))
+	if sc.IsValid() {
+		span.AddLink(trace.Link{SpanContext: sc, Attributes: []attribute.KeyValue{attribute.String("blitzbuy.link", "the order's request")}})
+	}
+}
+
+// traceparentOf is the W3C traceparent of ctx's span when it is sampled
+// (reserve.lua keeps it on a held order), else "".
+func traceparentOf(ctx context.Context) string {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsSampled() {
+		return ""
+	}
+	return "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-01"
 }

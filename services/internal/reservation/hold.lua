@@ -35,10 +35,11 @@
 -- A frozen sale (its hash gone: being rebuilt from PostgreSQL) changes
 -- nothing: {"frozen"}.
 --
--- Returns, for pay and cancel, {outcome, hold, expires_ms, paid_ms}:
+-- Returns, for pay and cancel, {outcome, hold, expires_ms, paid_ms, traceparent}:
 --   outcome: paid | cancelled | expired | not_required | not_found | failed |
 --            reused | frozen — what happened or why nothing did; hold is the
---            order's hold state after the call.
+--            order's hold state after the call; traceparent the order
+--            request's, when it was sampled ('' else).
 -- and for expire {summed lateness in ms, expired order id...} (lateness: now
 -- - expires_ms at the moment each was expired).
 local t = redis.call('TIME')
@@ -47,7 +48,7 @@ local mode = ARGV[1]
 
 if redis.call('HEXISTS', KEYS[1], 'stock') == 0 then
   if mode == 'expire' then return {'0'} end
-  return {'frozen', '', '', ''}
+  return {'frozen', '', '', '', ''}
 end
 local outbox = KEYS[6]
 if mode == 'expire' then outbox = KEYS[4] end
@@ -68,8 +69,8 @@ local function give_back(key, id, o, state)
 end
 
 local function read(key)
-  local v = redis.call('HMGET', key, 'user', 'qty', 'status', 'hold', 'expires_ms', 'paid_ms', 'returned')
-  return {user = v[1], qty = v[2], status = v[3], hold = v[4], expires = v[5], paid = v[6], returned = v[7]}
+  local v = redis.call('HMGET', key, 'user', 'qty', 'status', 'hold', 'expires_ms', 'paid_ms', 'returned', 'tp')
+  return {user = v[1], qty = v[2], status = v[3], hold = v[4], expires = v[5], paid = v[6], returned = v[7], tp = v[8]}
 end
 
 -- A held order whose window has passed expires now, whoever asks.
@@ -109,11 +110,11 @@ local o = read(key)
 if not o.user or o.user ~= ARGV[2] or o.status == 'released' then
   -- unknown, someone else's, or released after a failed publish (its buyer
   -- heard 503): not an order of this caller
-  return {'not_found', '', '', ''}
+  return {'not_found', '', '', '', ''}
 end
 
 local function reply(outcome)
-  return {outcome, o.hold or '', o.expires or '', o.paid or ''}
+  return {outcome, o.hold or '', o.expires or '', o.paid or '', o.tp or ''}
 end
 
 if mode == 'pay' then

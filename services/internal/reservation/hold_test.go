@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
 	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
@@ -434,5 +436,35 @@ func TestRestoreKeepsHolds(t *testing.T) {
 	}
 	if got := f.tally(t, sale); got != (tally{remaining: 5, paid: 5, expired: 1, users: 5}) {
 		t.Errorf("at the end: %+v", got)
+	}
+}
+
+// A payment's span links to the trace of its order's request (kept on the
+// held order when that request was sampled).
+func TestPaymentSpanLinksToTheOrder(t *testing.T) {
+	f := newHoldFixture(t)
+	sale := f.newSale(t, 5, 5, withHold(60))
+	rec := tracetest.NewSpanRecorder()
+	tracer := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)).Tracer("test")
+
+	ctx, orderSpan := tracer.Start(context.Background(), "POST order")
+	res, err := f.store.Reserve(ctx, order.Request{SaleID: sale, UserID: "lin", IdempotencyKey: "k1", Quantity: 1})
+	orderSpan.End()
+	if err != nil || res.Err != nil {
+		t.Fatalf("reserve: %+v %v", res, err)
+	}
+	ctx, paySpan := tracer.Start(context.Background(), "POST payment")
+	if _, err := f.store.Pay(ctx, order.Payment{OrderID: res.Order.ID, UserID: "lin", IdempotencyKey: "p", Ref: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	paySpan.End()
+	var links []sdktrace.Link
+	for _, s := range rec.Ended() {
+		if s.Name() == "POST payment" {
+			links = s.Links()
+		}
+	}
+	if len(links) != 1 || links[0].SpanContext.TraceID() != orderSpan.SpanContext().TraceID() {
+		t.Errorf("payment span links %+v, want one to the order's trace %s", links, orderSpan.SpanContext().TraceID())
 	}
 }

@@ -228,7 +228,7 @@ func (s *Store) Reserve(ctx context.Context, req order.Request) (order.Reservati
 	reply, err := s.reserve.Exec(ctx, s.client,
 		[]string{k.sale, k.users, idem, k.pending, orderKey(req.SaleID, id), rateKey(req.SaleID, req.UserID), k.holds},
 		[]string{req.UserID, strconv.FormatInt(req.Quantity, 10), fingerprint(req.SaleID, req.Quantity), id,
-			strconv.FormatInt(s.ttl, 10), req.IdempotencyKey, s.rateLimitArg, s.window},
+			strconv.FormatInt(s.ttl, 10), req.IdempotencyKey, s.rateLimitArg, s.window, traceparentOf(ctx)},
 	).AsStrSlice()
 	if err != nil {
 		if _, isReply := rueidis.IsRedisErr(err); !isReply {

@@ -20,6 +20,8 @@
 -- ARGV[6]  the Idempotency-Key itself (kept on the reservation for re-publishing)
 -- ARGV[7]  rate limit: order requests allowed per window per (sale, user); 0 = no limit
 -- ARGV[8]  the rate-limit window in milliseconds
+-- ARGV[9]  the request's W3C traceparent when its span is sampled, else '':
+--          kept on a held order, so its payment's span can link to it
 --
 -- Order of checks (DESIGN.md): unknown sale -> rate limit -> idempotent
 -- replay -> sale window -> per-user limit -> stock -> decrement. The rate
@@ -122,6 +124,9 @@ redis.call('HSET', KEYS[5], 'user', ARGV[1], 'qty', ARGV[2], 'key', ARGV[6], 're
 if hold > 0 then
   expires = tostring(now + hold)
   redis.call('HSET', KEYS[5], 'hold', 'held', 'expires_ms', expires)
+  if ARGV[9] ~= '' then
+    redis.call('HSET', KEYS[5], 'tp', ARGV[9])
+  end
   redis.call('HSET', KEYS[3], 'expires_ms', expires)
   redis.call('ZADD', KEYS[7], now + hold, ARGV[4])
   redis.call('HINCRBY', KEYS[1], 'held', qty)
