@@ -167,18 +167,11 @@ func (h *Holds) Expire(ctx context.Context, limit int64, m ExpiryMetrics) (int, 
 // one: the ledger expires each hold once, whoever comes first, so the
 // bound on lateness is the interval plus one sweep, not the instance count.
 func (h *Holds) RunExpiry(ctx context.Context, interval time.Duration, limit int64, m ExpiryMetrics) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := h.Expire(ctx, limit, m); err != nil && ctx.Err() == nil {
-				h.log.Warn("expiry sweep failed", "err", err)
-			}
+	every(ctx, interval, func() {
+		if _, err := h.Expire(ctx, limit, m); err != nil && ctx.Err() == nil {
+			h.log.Warn("expiry sweep failed", "err", err)
 		}
-	}
+	})
 }
 
 // Republish publishes every transition that waited in the outbox longer
@@ -213,18 +206,11 @@ func (h *Holds) Republish(ctx context.Context, threshold time.Duration, limit in
 
 // RunRepublish runs Republish every interval until ctx is done.
 func (h *Holds) RunRepublish(ctx context.Context, interval, threshold time.Duration, limit int64) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n, err := h.Republish(ctx, threshold, limit); err != nil && ctx.Err() == nil {
-				h.log.Warn("transition relay scan failed", "err", err, "published", n)
-			} else if n > 0 {
-				h.log.Info("relay re-published transitions", "count", n)
-			}
+	every(ctx, interval, func() {
+		if n, err := h.Republish(ctx, threshold, limit); err != nil && ctx.Err() == nil {
+			h.log.Warn("transition relay scan failed", "err", err, "published", n)
+		} else if n > 0 {
+			h.log.Info("relay re-published transitions", "count", n)
 		}
-	}
+	})
 }

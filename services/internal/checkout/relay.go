@@ -61,18 +61,26 @@ func NewRelay(outbox Outbox, pub Republisher, cfg RelayConfig, log *slog.Logger)
 
 // Run scans until ctx is done.
 func (r *Relay) Run(ctx context.Context) {
-	t := time.NewTicker(r.cfg.Interval)
+	every(ctx, r.cfg.Interval, func() {
+		if n, err := r.Scan(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("relay scan failed", "err", err, "published", n)
+		} else if n > 0 {
+			r.log.Info("relay re-published stranded orders", "count", n)
+		}
+	})
+}
+
+// every runs fn every interval until ctx is done: the relay's, the expiry
+// sweeper's and the transition relay's loops.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := r.Scan(ctx); err != nil && ctx.Err() == nil {
-				r.log.Warn("relay scan failed", "err", err, "published", n)
-			} else if n > 0 {
-				r.log.Info("relay re-published stranded orders", "count", n)
-			}
+			fn()
 		}
 	}
 }

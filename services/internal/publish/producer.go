@@ -93,18 +93,25 @@ func (p *Producer) Record(ctx context.Context, o order.Order) (*kgo.Record, erro
 	if err != nil {
 		return nil, fmt.Errorf("encode: %w", err)
 	}
+	return p.record(ctx, o.ID, value, order.OrderPlacedType, order.OrderPlacedVersion), nil
+}
+
+// record is the one shape of an event's Kafka record: keyed by the order id
+// (so an order's events share a partition), with the content type, event
+// type and schema version headers the writer dispatches on.
+func (p *Producer) record(ctx context.Context, orderID string, value []byte, eventType string, version int) *kgo.Record {
 	r := &kgo.Record{
 		Topic: p.topic,
-		Key:   []byte(o.ID),
+		Key:   []byte(orderID),
 		Value: value,
 		Headers: []kgo.RecordHeader{
 			{Key: order.HeaderContentType, Value: []byte(order.EventContentType)},
-			{Key: order.HeaderEventType, Value: []byte(order.OrderPlacedType)},
-			{Key: order.HeaderSchemaVersion, Value: []byte(strconv.Itoa(order.OrderPlacedVersion))},
+			{Key: order.HeaderEventType, Value: []byte(eventType)},
+			{Key: order.HeaderSchemaVersion, Value: []byte(strconv.Itoa(version))},
 		},
 	}
 	r.Context = ctx
-	return r, nil
+	return r
 }
 
 // Publish sends o's event and waits for the broker's acknowledgement (or the
@@ -133,18 +140,7 @@ func (p *Producer) EndedRecord(ctx context.Context, o order.Order) (*kgo.Record,
 	if err != nil {
 		return nil, fmt.Errorf("encode: %w", err)
 	}
-	r := &kgo.Record{
-		Topic: p.topic,
-		Key:   []byte(o.ID),
-		Value: value,
-		Headers: []kgo.RecordHeader{
-			{Key: order.HeaderContentType, Value: []byte(order.EventContentType)},
-			{Key: order.HeaderEventType, Value: []byte(ev.Type)},
-			{Key: order.HeaderSchemaVersion, Value: []byte(strconv.Itoa(order.OrderTransitionVersion))},
-		},
-	}
-	r.Context = ctx
-	return r, nil
+	return p.record(ctx, o.ID, value, ev.Type, order.OrderTransitionVersion), nil
 }
 
 // PublishEnded sends o's transition event and waits for the broker's ack,

@@ -10,12 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/rueidis"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/blitzbuy/blitzbuy/services/internal/order"
-	"github.com/blitzbuy/blitzbuy/services/internal/reservation"
 	"github.com/blitzbuy/blitzbuy/services/internal/stacktest"
 	"github.com/blitzbuy/blitzbuy/testkit/ledgerkeys"
 )
@@ -28,20 +26,7 @@ import (
 // for due holds, and would win the races these tests time.
 const holdDB = 9
 
-func newHoldFixture(tb testing.TB) *fixture {
-	tb.Helper()
-	env := stacktest.Load(tb)
-	rdb, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{env.RedisAddr}, SelectDB: holdDB})
-	if err != nil {
-		tb.Fatalf("redis: %v", err)
-	}
-	tb.Cleanup(rdb.Close)
-	store, err := reservation.New(rdb, reservation.Config{IdempotencyTTL: 24 * time.Hour})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &fixture{rdb: rdb, store: store}
-}
+func newHoldFixture(tb testing.TB) *fixture { return newFixtureOn(tb, holdDB) }
 
 func withHold(secs int64) func(*order.SaleSpec) {
 	return func(s *order.SaleSpec) { s.HoldSeconds = secs }

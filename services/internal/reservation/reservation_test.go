@@ -34,10 +34,13 @@ type fixture struct {
 
 var saleSeq atomic.Int64
 
-func newFixture(tb testing.TB) *fixture {
+func newFixture(tb testing.TB) *fixture { return newFixtureOn(tb, 0) }
+
+// newFixtureOn is newFixture on Redis database db.
+func newFixtureOn(tb testing.TB, db int) *fixture {
 	tb.Helper()
 	env := stacktest.Load(tb)
-	rdb, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{env.RedisAddr}})
+	rdb, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{env.RedisAddr}, SelectDB: db})
 	if err != nil {
 		tb.Fatalf("redis: %v", err)
 	}
