@@ -135,7 +135,13 @@ func (b *Bench) verify(ctx context.Context, sale verify.Sale, reqs []load.Reques
 	if v.persist, err = b.check.PersistLatency(ctx, sale.ID); err != nil {
 		return v, err
 	}
-	return v, b.cleanup(ctx, sale.ID, reqs, run.Results)
+	if err := b.cleanup(ctx, sale.ID, reqs, run.Results); err != nil {
+		return v, err
+	}
+	if len(orders) > 0 && !b.KeepKeys {
+		return v, b.check.CleanupPayments(ctx, sale.ID, orders)
+	}
+	return v, nil
 }
 
 // score is the scenario's figures: the summary, the drain and the

@@ -23,7 +23,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/blitzbuy/blitzbuy/benchmarks/internal/checkout"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/load"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/results"
 	"github.com/blitzbuy/blitzbuy/testkit/ledgerkeys"
@@ -578,9 +577,7 @@ func (c *Checker) Cleanup(ctx context.Context, sale string, reqs []load.Request,
 			keys = append(keys, ledgerkeys.Idem(sale, k[0], k[1]))
 		}
 		if res[i].OrderID != "" {
-			// The harness's payment record, if it paid (without a window
-			// there is none, and unlinking a missing key costs nothing).
-			keys = append(keys, ledgerkeys.Order(sale, res[i].OrderID), ledgerkeys.PayIdem(sale, k[0], checkout.PaymentKey(res[i].OrderID)))
+			keys = append(keys, ledgerkeys.Order(sale, res[i].OrderID))
 		}
 	}
 	for len(keys) > 0 {

@@ -1,12 +1,14 @@
 package verify
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/checkout"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/load"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/results"
+	"github.com/blitzbuy/blitzbuy/testkit/ledgerkeys"
 )
 
 // Ledger is one read of a sale hash's counters (Checker.Ledger): one HMGET,
@@ -249,4 +251,24 @@ func holdName(h string) string {
 		return "(not persisted, or without a hold)"
 	}
 	return h
+}
+
+// CleanupPayments removes the idempotency records of the harness's
+// payments (24 h each by contract, like the orders' records Cleanup
+// removes).
+func (c *Checker) CleanupPayments(ctx context.Context, sale string, orders []checkout.Order) error {
+	var keys []string
+	for _, o := range orders {
+		if o.Action != nil && o.Kind != checkout.Cancel && o.Action.Answer != checkout.NotSent {
+			keys = append(keys, ledgerkeys.PayIdem(sale, o.User, checkout.PaymentKey(o.OrderID)))
+		}
+	}
+	for len(keys) > 0 {
+		n := min(len(keys), 1000)
+		if err := c.rdb.Do(ctx, c.rdb.B().Unlink().Key(keys[:n]...).Build()).Error(); err != nil {
+			return fmt.Errorf("verify: cleanup payments: %w", err)
+		}
+		keys = keys[n:]
+	}
+	return nil
 }
