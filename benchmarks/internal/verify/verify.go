@@ -229,8 +229,11 @@ FROM orders WHERE sale_id = $1`, sale.ID)
 	}
 	// Redis: what is left, and what is still in the outbox.
 	final, err := c.Ledger(ctx, sale.ID)
+	if err == nil && !final.Read {
+		err = errors.New("no such sale")
+	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("verify: read the sale hash: %w", err)
+		return nil, nil, fmt.Errorf("verify: read remaining: %w", err)
 	}
 	pending, err := c.Pending(ctx, sale.ID)
 	if err != nil {
