@@ -34,15 +34,18 @@ var files embed.FS
 
 // Scenario is one YAML file.
 type Scenario struct {
-	Name        string   `yaml:"name"`
-	Version     int      `yaml:"version"`
-	Description string   `yaml:"description"`
-	Sale        Sale     `yaml:"sale"`
-	Load        []Stage  `yaml:"load"`
-	Search      *Search  `yaml:"search"`
-	Traffic     Traffic  `yaml:"traffic"`
-	Expect      []string `yaml:"expect"`
-	Thresholds  []string `yaml:"thresholds"`
+	Name        string  `yaml:"name"`
+	Version     int     `yaml:"version"`
+	Description string  `yaml:"description"`
+	Sale        Sale    `yaml:"sale"`
+	Load        []Stage `yaml:"load"`
+	Search      *Search `yaml:"search"`
+	Traffic     Traffic `yaml:"traffic"`
+	// Checkout is what the winners do within the sale's checkout window
+	// (sale.hold_seconds > 0); absent, every hold expires.
+	Checkout   *Checkout `yaml:"checkout"`
+	Expect     []string  `yaml:"expect"`
+	Thresholds []string  `yaml:"thresholds"`
 	// File is where it was read from (set by the loader).
 	File string `yaml:"-"`
 }
@@ -51,6 +54,40 @@ type Scenario struct {
 type Sale struct {
 	Stock        int64 `yaml:"stock"`
 	PerUserLimit int64 `yaml:"per_user_limit"`
+	// HoldSeconds is the checkout window (docs/api.md, "The checkout
+	// window"): an accepted order holds its units this long awaiting
+	// payment. 0: none.
+	HoldSeconds int64 `yaml:"hold_seconds"`
+}
+
+// Checkout is what each winner (an order answered 202) of a sale with a
+// checkout window does, decided by the run's seed: pays (Pay), cancels
+// (Cancel), or lets the hold expire (the rest). Payments and cancellations
+// are sent through the API with the buyer's own token at a time drawn in
+// [ActFrom, ActTo] of the window; LatePay of the expiring ones try to pay
+// after expires_at and must be answered order_expired.
+type Checkout struct {
+	Pay     float64 `yaml:"pay"`
+	Cancel  float64 `yaml:"cancel"`
+	LatePay float64 `yaml:"late_pay"`
+	ActFrom float64 `yaml:"act_from"`
+	ActTo   float64 `yaml:"act_to"`
+}
+
+// Expire is the share of winners that let their hold expire.
+func (c *Checkout) Expire() float64 { return max(0, 1-c.Pay-c.Cancel) }
+
+func (c *Checkout) check() error {
+	in := func(v float64) bool { return v >= 0 && v <= 1 }
+	switch {
+	case !in(c.Pay) || !in(c.Cancel) || !in(c.LatePay) || c.Pay+c.Cancel > 1:
+		return fmt.Errorf("checkout: pay %g, cancel %g, late_pay %g: want shares in [0, 1], pay + cancel <= 1", c.Pay, c.Cancel, c.LatePay)
+	case c.ActFrom < 0 || c.ActTo < c.ActFrom || c.ActTo >= 1:
+		// A payment planned at the very end of the window races the expiry:
+		// the scenario should know which answer it wants.
+		return fmt.Errorf("checkout: act_from %g, act_to %g: want 0 <= act_from <= act_to < 1 (shares of the window)", c.ActFrom, c.ActTo)
+	}
+	return nil
 }
 
 // Stage is Seconds of one piece of the load profile, in exactly one of four
@@ -202,6 +239,17 @@ func (s *Scenario) Validate(outcomeKnown func(string) bool) error {
 		return fmt.Errorf("%s: traffic shares must be >= 0 and leave >= 10 %% honest buyers (2·retry_same_key + over_limit + rate_burst <= 0.9)", s.Name)
 	case len(s.Expect) == 0:
 		return fmt.Errorf("%s: expect lists no outcome", s.Name)
+	case s.Sale.HoldSeconds < 0 || s.Sale.HoldSeconds > 86400:
+		return fmt.Errorf("%s: sale.hold_seconds %d: want 0 to 86400", s.Name, s.Sale.HoldSeconds)
+	case s.Checkout != nil && s.Sale.HoldSeconds == 0:
+		return fmt.Errorf("%s: checkout needs a sale with a checkout window (sale.hold_seconds > 0)", s.Name)
+	case s.Checkout != nil && s.Search != nil:
+		return fmt.Errorf("%s: checkout is for load stages, not a search", s.Name)
+	}
+	if s.Checkout != nil {
+		if err := s.Checkout.check(); err != nil {
+			return fmt.Errorf("%s: %w", s.Name, err)
+		}
 	}
 	for i, st := range s.Load {
 		if err := st.check(); err != nil {
@@ -246,8 +294,9 @@ func Names() []string {
 
 // runOrder is the default run's order: the flash sale first, straight after
 // the warm-up, as docs/benchmarks.md's figures were measured; the searches
-// last, since their final steps overload the machine on purpose.
-var runOrder = []string{"hot-item", "write-heavy", "abuse", "max", "write-max"}
+// last, since their final steps overload the machine on purpose (checkout
+// before them, for the same reason).
+var runOrder = []string{"hot-item", "write-heavy", "abuse", "checkout", "max", "write-max"}
 
 // Default is what `blitzbench run` runs without arguments: every built-in
 // scenario, those of runOrder in its order, then any other by name (a new

@@ -28,15 +28,16 @@ func mustLoad(t *testing.T, name string) *Scenario {
 }
 
 func TestNames(t *testing.T) {
-	want := []string{"abuse", "hot-item", "max", "write-heavy", "write-max"}
+	want := []string{"abuse", "checkout", "hot-item", "max", "write-heavy", "write-max"}
 	if got := Names(); !slices.Equal(got, want) {
 		t.Errorf("Names() = %v, want %v", got, want)
 	}
 }
 
 func TestDefault(t *testing.T) {
-	// The flash sale first, the searches last; every built-in once.
-	want := []string{"hot-item", "write-heavy", "abuse", "max", "write-max"}
+	// The flash sale first, the searches last (checkout just before them);
+	// every built-in once.
+	want := []string{"hot-item", "write-heavy", "abuse", "checkout", "max", "write-max"}
 	if got := Default(); !slices.Equal(got, want) {
 		t.Errorf("Default() = %v, want %v", got, want)
 	}
@@ -161,6 +162,33 @@ func TestBuiltinsShape(t *testing.T) {
 		}
 		if s.Traffic.OverLimit <= 0 || s.Traffic.RateBurst <= 0 {
 			t.Errorf("abuse traffic = %+v, want over_limit and rate_burst > 0", s.Traffic)
+		}
+	})
+	t.Run("checkout: a short window, returns resold, bounded", func(t *testing.T) {
+		s := mustLoad(t, "checkout")
+		c := s.Checkout
+		if c == nil || s.Sale.HoldSeconds < 1 {
+			t.Fatalf("checkout: hold_seconds %d, checkout %+v; want a window and a plan", s.Sale.HoldSeconds, c)
+		}
+		if c.Pay <= 0 || c.Cancel <= 0 || c.Expire() <= 0 || c.LatePay <= 0 {
+			t.Errorf("checkout plan %+v: want payers, cancellers, expiring and late payers", *c)
+		}
+		var secs float64
+		for _, st := range s.Load {
+			secs += st.Seconds
+		}
+		// The crowd outlasts the window many times over, so returned units
+		// meet buyers; and the run stays about a minute.
+		if secs < 10*float64(s.Sale.HoldSeconds) || secs > 45 {
+			t.Errorf("checkout load lasts %v s for a %d s window, want >= 10 windows and <= 45 s", secs, s.Sale.HoldSeconds)
+		}
+		if got := plannedRequests(mustStages(t, s, slowCeiling)); got < 20*float64(s.Sale.Stock) {
+			t.Errorf("checkout plans %v requests at a %v req/s ceiling, want >= 20 × the stock %d", got, slowCeiling, s.Sale.Stock)
+		}
+		for _, th := range []string{"checkout_resold_units > 0", "expiry_lateness_p99_ms <= 1000", "errors == 0"} {
+			if !slices.Contains(s.Thresholds, th) {
+				t.Errorf("checkout thresholds %v lack %q", s.Thresholds, th)
+			}
 		}
 	})
 	for _, name := range []string{"max", "write-max"} {
@@ -430,6 +458,34 @@ func TestValidate(t *testing.T) {
 			se.MaxRate = 50
 			s.Load, s.Search = nil, &se
 		}, "search needs"},
+		{"valid checkout", func(s *Scenario) {
+			s.Sale.HoldSeconds = 2
+			s.Checkout = &Checkout{Pay: 0.5, Cancel: 0.2, LatePay: 0.5, ActFrom: 0.1, ActTo: 0.6}
+		}, ""},
+		{"valid window without checkout: every hold expires", func(s *Scenario) { s.Sale.HoldSeconds = 2 }, ""},
+		{"checkout without a window", func(s *Scenario) { s.Checkout = &Checkout{Pay: 1} }, "needs a sale with a checkout window"},
+		{"negative window", func(s *Scenario) { s.Sale.HoldSeconds = -1 }, "hold_seconds"},
+		{"window over a day", func(s *Scenario) { s.Sale.HoldSeconds = 86401 }, "hold_seconds"},
+		{"checkout pay + cancel over 1", func(s *Scenario) {
+			s.Sale.HoldSeconds = 2
+			s.Checkout = &Checkout{Pay: 0.7, Cancel: 0.4}
+		}, "pay + cancel <= 1"},
+		{"checkout late_pay over 1", func(s *Scenario) {
+			s.Sale.HoldSeconds = 2
+			s.Checkout = &Checkout{Pay: 0.5, LatePay: 1.5}
+		}, "late_pay"},
+		{"checkout acting at the window's end", func(s *Scenario) {
+			s.Sale.HoldSeconds = 2
+			s.Checkout = &Checkout{Pay: 0.5, ActFrom: 0.5, ActTo: 1}
+		}, "act_to < 1"},
+		{"checkout acting backwards", func(s *Scenario) {
+			s.Sale.HoldSeconds = 2
+			s.Checkout = &Checkout{Pay: 0.5, ActFrom: 0.5, ActTo: 0.2}
+		}, "act_from <= act_to"},
+		{"checkout with a search", func(s *Scenario) {
+			s.Load, s.Search, s.Sale.HoldSeconds = nil, search, 2
+			s.Checkout = &Checkout{Pay: 0.5}
+		}, "not a search"},
 		{"search zero step", func(s *Scenario) {
 			se := *search
 			se.StepSeconds = 0

@@ -14,7 +14,8 @@ import (
 // SalesIndex is the set of every sale id (SMEMBERS blitzbuy:sales).
 const SalesIndex = "blitzbuy:sales"
 
-// Sale is the sale hash (name, stock, remaining, limit, starts_ms, ends_ms),
+// Sale is the sale hash (name, stock, remaining, limit, starts_ms, ends_ms,
+// hold_ms; with a checkout window also held, paid, expired, cancelled),
 // and also the hash tag every other key of the sale begins with.
 func Sale(saleID string) string { return "{sale:" + saleID + "}" }
 
@@ -23,6 +24,21 @@ func Users(saleID string) string { return Sale(saleID) + ":users" }
 
 // Pending is the outbox: a sorted set of order ids scored by reserved-at.
 func Pending(saleID string) string { return Sale(saleID) + ":pending" }
+
+// Holds is the checkout window's live holds (issue #14): a sorted set of
+// order ids scored by expires_ms.
+func Holds(saleID string) string { return Sale(saleID) + ":holds" }
+
+// Ended is the transitions outbox: a sorted set of the order ids whose hold
+// ended (paid, expired, cancelled) and whose event Kafka has not yet
+// acknowledged, scored by when the hold ended.
+func Ended(saleID string) string { return Sale(saleID) + ":ended" }
+
+// PayIdem is the idempotency record of a payment of (userID, key): the same
+// digest as Idem's, under its own prefix.
+func PayIdem(saleID, userID, key string) string {
+	return Sale(saleID) + ":payidem:" + Idem(saleID, userID, key)[len(Sale(saleID)+":idem:"):]
+}
 
 // Order is the hash of one reservation.
 func Order(saleID, orderID string) string { return Sale(saleID) + ":order:" + orderID }

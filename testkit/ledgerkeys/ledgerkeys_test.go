@@ -24,6 +24,9 @@ func TestKeys(t *testing.T) {
 		// printf 'alice\0k1' | sha256sum | cut -c1-40
 		{"idem", ledgerkeys.Idem("s1", "alice", "k1"), "{sale:s1}:idem:" + "aa88580323c78c7b2ec8dc5b9259a664f0c8eaa7"},
 		{"rate limit", ledgerkeys.RateLimit("s1", "alice"), "{sale:s1}:rl:alice"},
+		{"holds", ledgerkeys.Holds("s1"), "{sale:s1}:holds"},
+		{"ended", ledgerkeys.Ended("s1"), "{sale:s1}:ended"},
+		{"payment idem", ledgerkeys.PayIdem("s1", "alice", "k1"), "{sale:s1}:payidem:" + "aa88580323c78c7b2ec8dc5b9259a664f0c8eaa7"},
 		{"pattern", ledgerkeys.Pattern("s1"), "{sale:s1}*"},
 		{"sales index", ledgerkeys.SalesIndex, "blitzbuy:sales"},
 	}
@@ -51,7 +54,8 @@ func TestIdemSeparatesUserAndKey(t *testing.T) {
 func TestOneSlotOnePattern(t *testing.T) {
 	const sale = "s1"
 	keys := []string{ledgerkeys.Sale(sale), ledgerkeys.Users(sale), ledgerkeys.Pending(sale),
-		ledgerkeys.Order(sale, "s1.x"), ledgerkeys.Idem(sale, "u", "k")}
+		ledgerkeys.Order(sale, "s1.x"), ledgerkeys.Idem(sale, "u", "k"),
+		ledgerkeys.Holds(sale), ledgerkeys.Ended(sale), ledgerkeys.PayIdem(sale, "u", "k")}
 	for _, k := range keys {
 		if got := hashTag(k); got != "sale:"+sale {
 			t.Errorf("%s: hash tag %q, want %q", k, got, "sale:"+sale)

@@ -123,6 +123,11 @@ func WaitReady(tb testing.TB, url string, timeout time.Duration) {
 	}
 }
 
+// Ready is WaitReady returning the error instead of failing a test: for a
+// goroutine other than the test's (a drill restarting a service), where
+// tb.Fatal may not be called.
+func Ready(url string, timeout time.Duration) error { return waitReady(url, timeout) }
+
 func waitReady(url string, timeout time.Duration) error {
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(timeout)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -28,29 +29,76 @@ import (
 // the directory of the binaries and the environment blitzbench needs to
 // load that order-api. Both services stop when t ends.
 func drillServices(t *testing.T, root string, stack map[string]string, apiEnv ...string) (bin string, benchEnv []string) {
+	d := newDrill(t, root, stack, apiEnv...)
+	return d.bin, d.benchEnv
+}
+
+// drill is the services a drill runs, for the drills that kill and restart
+// them (checkout_faults_test.go).
+type drill struct {
+	bin               string
+	apiEnv, writerEnv []string
+	apiAddr           string
+	benchEnv          []string
+	mu                sync.Mutex
+	api, writer       *proc.Process
+}
+
+func newDrill(t *testing.T, root string, stack map[string]string, apiEnv ...string) *drill {
 	env := localenv.Environ(stack)
-	bin = t.TempDir()
+	d := &drill{bin: t.TempDir()}
 	for _, c := range []string{"orderapi", "orderwriter", "blitzbench"} {
 		pkg := "./services/cmd/" + c
 		if c == "blitzbench" {
 			pkg = "./benchmarks/cmd/blitzbench"
 		}
-		proc.Build(t, root, filepath.Join(bin, c), pkg)
+		proc.Build(t, root, filepath.Join(d.bin, c), pkg)
 	}
 	secret, admin := testkit.RandHex(32), testkit.RandHex(16)
 	// A group of its own, kept between runs: a new one would first read the
 	// whole orders topic of the machine.
 	group := "order-writer-redis-loss"
-	common := append(env, "BLITZBUY_LOG_LEVEL=warn", "OTEL_TRACES_SAMPLER=always_off", "BLITZBUY_METRICS_ADDR=127.0.0.1:0",
+	common := append(slices.Clone(env), "BLITZBUY_LOG_LEVEL=warn", "OTEL_TRACES_SAMPLER=always_off", "BLITZBUY_METRICS_ADDR=127.0.0.1:0",
 		"BLITZBUY_WRITER_GROUP="+group)
-	proc.Start(t, filepath.Join(bin, "orderwriter"), common...)
-	addr := proc.FreeAddr(t)
-	api := append(append(common, "BLITZBUY_HTTP_ADDR="+addr, "BLITZBUY_JWT_SECRET="+secret, "BLITZBUY_ADMIN_TOKEN="+admin,
+	d.writerEnv = common
+	d.startWriter(t)
+	d.apiAddr = proc.FreeAddr(t)
+	d.apiEnv = append(append(slices.Clone(common), "BLITZBUY_HTTP_ADDR="+d.apiAddr, "BLITZBUY_JWT_SECRET="+secret, "BLITZBUY_ADMIN_TOKEN="+admin,
 		"BLITZBUY_RATE_LIMIT=0"), apiEnv...)
-	proc.Start(t, filepath.Join(bin, "orderapi"), api...)
-	proc.WaitReady(t, "http://"+addr+"/readyz", 30*time.Second)
-	return bin, append(env, "BLITZBUY_API_URL=http://"+addr, "BLITZBUY_JWT_SECRET="+secret,
+	if err := d.startAPI(t); err != nil {
+		t.Fatal(err)
+	}
+	d.benchEnv = append(slices.Clone(env), "BLITZBUY_API_URL=http://"+d.apiAddr, "BLITZBUY_JWT_SECRET="+secret,
 		"BLITZBUY_ADMIN_TOKEN="+admin, "BLITZBUY_WRITER_GROUP="+group)
+	return d
+}
+
+// startAPI starts order-api (again, after a kill: same address, same
+// secrets) and waits until it is ready. It may run in a fault's goroutine,
+// so it returns its error rather than failing t.
+func (d *drill) startAPI(t *testing.T) error {
+	p := proc.Start(t, filepath.Join(d.bin, "orderapi"), d.apiEnv...)
+	d.mu.Lock()
+	d.api = p
+	d.mu.Unlock()
+	return proc.Ready("http://"+d.apiAddr+"/readyz", 30*time.Second)
+}
+
+// startWriter starts order-writer (again).
+func (d *drill) startWriter(t *testing.T) {
+	p := proc.Start(t, filepath.Join(d.bin, "orderwriter"), d.writerEnv...)
+	d.mu.Lock()
+	d.writer = p
+	d.mu.Unlock()
+}
+
+// kill sends SIGKILL to p and waits for it to be gone.
+func kill(p *proc.Process) error {
+	if err := p.Cmd.Process.Kill(); err != nil {
+		return err
+	}
+	_ = p.Wait(10 * time.Second)
+	return nil
 }
 
 // benchDrill runs bin/blitzbench on testdata/<scenario>.yaml with env on top

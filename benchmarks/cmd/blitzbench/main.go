@@ -1,7 +1,7 @@
 // Command blitzbench is BlitzBuy's load harness: it drives the real order API
 // with open-model load (every request a real order: its own user JWT, its own
 // Idempotency-Key, real JSON), waits for the pipeline to drain, checks the
-// invariants I1–I5 against PostgreSQL, Redis and the API's answers, and
+// invariants I1–I5 (and I6 for a sale with a checkout window) against PostgreSQL, Redis and the API's answers, and
 // reports against a calibrated ceiling measured in the same run.
 //
 //	blitzbench run [flags] [scenario|file.yaml ...]   run scenarios (default: all built in)

@@ -128,6 +128,11 @@ type Config struct {
 	MaxConns int
 	// Progress, when set, is called about once a second during a run.
 	Progress func(Progress)
+	// OnAccepted, when set, is called with the index and the body of every
+	// first (not replayed) 202, from the worker that read it, before the
+	// next request: it must be quick, and must not keep body (the buffer is
+	// reused). The checkout scenario schedules each winner's payment here.
+	OnAccepted func(i int, body []byte)
 }
 
 // Progress is a live view of a run.
@@ -368,6 +373,9 @@ func (r *runner) send(i int, sched time.Duration, req *fasthttp.Request, resp *f
 		res.Outcome = classify(res.Status, res.Replayed, resp.Body())
 		if res.Status == fasthttp.StatusAccepted {
 			res.OrderID = string(field(resp.Body(), idField))
+			if r.cfg.OnAccepted != nil && !res.Replayed {
+				r.cfg.OnAccepted(i, resp.Body())
+			}
 		}
 	}
 	r.outcomes[res.Outcome].Add(1)

@@ -3,8 +3,11 @@ package load
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -401,5 +404,58 @@ func TestReplayedHeaderAnyCase(t *testing.T) {
 	var none fasthttp.ResponseHeader
 	if replayed(&none) {
 		t.Error("no header: replayed")
+	}
+}
+
+// OnAccepted sees every first 202 with its index and body, and never a
+// replay or another answer.
+func TestOpenOnAccepted(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Header.Get("Idempotency-Key") {
+		case "replay":
+			w.Header().Set("Idempotent-Replayed", "true")
+			w.WriteHeader(http.StatusAccepted)
+			fmt.Fprint(w, `{"order_id":"s.r","status":"pending"}`)
+		case "sold":
+			w.WriteHeader(http.StatusConflict)
+			w.Write(problem("sold_out"))
+		default:
+			w.WriteHeader(http.StatusAccepted)
+			fmt.Fprintf(w, `{"order_id":"s.%s","status":"pending","expires_at":"2030-01-01T00:00:02Z"}`, r.Header.Get("Idempotency-Key"))
+		}
+	}))
+	defer srv.Close()
+	reqs := testRequests(30)
+	for i := range reqs {
+		reqs[i].Key = fmt.Sprint(i)
+		switch i % 3 {
+		case 1:
+			reqs[i].Key = "replay"
+		case 2:
+			reqs[i].Key = "sold"
+		}
+	}
+	var mu sync.Mutex
+	seen := map[int]string{}
+	cfg := Config{Addr: strings.TrimPrefix(srv.URL, "http://"), Path: "/v1/sales/s/orders", Timeout: 5 * time.Second,
+		OnAccepted: func(i int, body []byte) {
+			mu.Lock()
+			seen[i] = string(body)
+			mu.Unlock()
+		}}
+	sched, err := NewSchedule([]results.Stage{{FromRPS: 300, ToRPS: 300, Seconds: 0.1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(context.Background(), cfg, sched, reqs); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 10 {
+		t.Errorf("OnAccepted saw %d answers, want the 10 first 202s", len(seen))
+	}
+	for i, body := range seen {
+		if want := fmt.Sprintf(`"order_id":"s.%d"`, i); i%3 != 0 || !strings.Contains(body, want) || !strings.Contains(body, "expires_at") {
+			t.Errorf("OnAccepted(%d, %s), want a first 202's body with %s", i, body, want)
+		}
 	}
 }

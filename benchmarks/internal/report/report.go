@@ -68,6 +68,10 @@ type section struct {
 	OutcomeChart template.HTML
 	SearchChart  template.HTML
 	CPUText      string
+	// UnitsChart is the sale's units by state over time (a checkout
+	// window); CheckoutI6 the I6 verdict, when checked.
+	UnitsChart template.HTML
+	CheckoutI6 *results.Invariant
 }
 
 func newView(f *results.File) view {
@@ -127,7 +131,42 @@ func newSection(i int, s results.Scenario, calibrated bool) section {
 	if s.Search != nil {
 		sec.SearchChart = searchChart(s.Search)
 	}
+	if s.Checkout != nil {
+		sec.UnitsChart = unitsChart(s.Timeline)
+		for i := range s.Invariants {
+			if s.Invariants[i].ID == "I6" {
+				sec.CheckoutI6 = &s.Invariants[i]
+			}
+		}
+	}
 	return sec
+}
+
+// unitsChart draws the sale's units by state, from the reads of the sale
+// hash (remaining + held + paid = stock at every point, I6).
+func unitsChart(tl []results.Point) template.HTML {
+	var rem, held, paid []xy
+	for _, p := range tl {
+		if !p.Ledger {
+			continue
+		}
+		rem = append(rem, xy{p.T, float64(p.Remaining)})
+		held = append(held, xy{p.T, float64(p.Held)})
+		paid = append(paid, xy{p.T, float64(p.Paid)})
+	}
+	if len(rem) == 0 {
+		return noData("Units by state")
+	}
+	return lineChart{
+		Title:  "Units by state (sale hash, last read of each second)",
+		XLabel: "t (s)",
+		YLabel: "units",
+		Series: []series{
+			{Name: "remaining", Color: "#6b7280", Dashed: true, Points: rem},
+			{Name: "held", Color: "#f59e0b", Points: held},
+			{Name: "paid", Color: "#16a34a", Points: paid},
+		},
+	}.render()
 }
 
 // ceilingRatio formats a scenario's share of the calibration ceiling; without

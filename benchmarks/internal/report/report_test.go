@@ -678,3 +678,32 @@ func TestTable(t *testing.T) {
 		t.Error("Table(nil) wrote nothing")
 	}
 }
+
+// A scenario with a checkout window shows its counts, its resold units,
+// its expiry lateness, the I6 verdict and the units-by-state chart; one
+// without shows none of it.
+func TestHTMLCheckout(t *testing.T) {
+	f := fixture()
+	s := f.Scenarios[0]
+	s.Name = "checkout"
+	s.Checkout = &results.Checkout{HoldSeconds: 2, Seed: 99, Winners: 431, Paid: 200, Expired: 137, Cancelled: 94,
+		PaidUnits: 200, ExpiredUnits: 137, CancelledUnits: 94, ResoldUnits: 231, Samples: 318,
+		Planned:        map[string]int64{"pay": 216, "cancel": 86, "expire": 65, "late_pay": 64},
+		Payments:       map[string]int64{"paid": 200, "order_expired": 80},
+		Cancels:        map[string]int64{"cancelled": 94},
+		ExpiryLateness: results.Latency{Count: 137, P50Ms: 104, P99Ms: 212.4, MaxMs: 230}}
+	s.Invariants = append(s.Invariants, results.Invariant{ID: "I6", Name: "checkout window", Pass: true, Detail: "ok"})
+	for i := range s.Timeline {
+		s.Timeline[i].Ledger, s.Timeline[i].Remaining, s.Timeline[i].Held, s.Timeline[i].Paid = true, 0, 40, int64(160+i)
+	}
+	f.Scenarios = append(f.Scenarios, s)
+	doc := render(t, f)
+	for _, want := range []string{"Checkout window", "Resold units", "231", "212 ms", "Units by state", "late_pay", "order_expired", "seed (99)"} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if n := strings.Count(doc, "<h3>Checkout window</h3>"); n != 1 {
+		t.Errorf("%d checkout blocks, want 1 (only the scenario with a window)", n)
+	}
+}

@@ -171,6 +171,32 @@ footer{color:var(--muted);font-size:12px;text-align:center;padding:8px}
 {{.OutcomeChart}}
 </div>{{else}}<div class="nodata">no data: this scenario recorded no timeline</div>{{end}}
 
+{{with .Checkout}}<h3>Checkout window</h3>
+<p class="muted desc">Every order answered 202 held its units for {{.HoldSeconds}} s; the seed ({{.Seed}}) decided what each winner did, the harness paid and cancelled through the API, and PostgreSQL's final states are counted here. Expiry lateness is <code>ended_at − expires_at</code> of every expired order (both by the ledger's clock).</p>
+<div class="cards">
+<div class="card"><span class="k">Winners (202)</span><span class="v">{{count .Winners}}</span></div>
+<div class="card"><span class="k">Paid</span><span class="v">{{count .Paid}} <span class="muted">({{count .PaidUnits}} units)</span></span></div>
+<div class="card"><span class="k">Expired</span><span class="v">{{count .Expired}} <span class="muted">({{count .ExpiredUnits}} units)</span></span></div>
+<div class="card"><span class="k">Cancelled</span><span class="v">{{count .Cancelled}} <span class="muted">({{count .CancelledUnits}} units)</span></span></div>
+<div class="card"><span class="k">Resold units</span><span class="v">{{count .ResoldUnits}}</span></div>
+<div class="card"><span class="k">Expiry lateness p99</span><span class="v">{{unit (ms .ExpiryLateness.P99Ms) "ms"}}</span></div>
+<div class="card"><span class="k">Ledger samples</span><span class="v">{{count .Samples}}{{if .Unread}} <span class="muted">({{count .Unread}} unread)</span>{{end}}</span></div>
+<div class="card"><span class="k">I6</span><span class="v">{{with $s.CheckoutI6}}{{template "badge" .Pass}}{{else}}—{{end}}</span></div>
+</div>
+<div class="scroll"><table>
+<thead><tr><th>Planned</th><th>Payments answered</th><th>Cancellations answered</th><th class="n">Errors</th><th class="n">In doubt</th></tr></thead>
+<tbody><tr><td>{{range $k, $n := .Planned}}<code>{{$k}}</code> {{count $n}} {{end}}</td><td>{{range $k, $n := .Payments}}<code>{{$k}}</code> {{count $n}} {{end}}</td><td>{{range $k, $n := .Cancels}}<code>{{$k}}</code> {{count $n}} {{end}}</td><td class="n{{if gt .Errors 0}} bad{{end}}">{{count .Errors}}</td><td class="n">{{count .InDoubt}}</td></tr></tbody>
+</table></div>
+<div class="scroll"><table>
+<thead><tr><th></th><th class="n">count</th><th class="n">min</th><th class="n">mean</th><th class="n">p50</th><th class="n">p90</th><th class="n">p95</th><th class="n">p99</th><th class="n">p99.9</th><th class="n">max</th></tr></thead>
+<tbody>
+{{template "latency" (latRow "expiry lateness (ms)" .ExpiryLateness)}}
+{{template "latency" (latRow "payment / cancel (ms, from due)" .Actions)}}
+</tbody>
+</table></div>
+{{$s.UnitsChart}}
+{{end}}
+
 {{with .Search}}<h3>Rate search</h3>
 <p>Objective <code>{{or .Objective "—"}}</code> · best rate meeting it: <strong>{{if gt .BestRPS 0.0}}{{rps .BestRPS}} req/s{{else}}none{{end}}</strong></p>
 {{$s.SearchChart}}

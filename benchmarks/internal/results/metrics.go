@@ -42,13 +42,27 @@ var metricDirections = map[string]int{
 	"generator_late_p99_ms":  -1,
 	"search_best_rps":        +1,
 	"invariant_violations":   -1,
+	// The checkout window's (Scenario.Checkout): counts are the scenario's
+	// shape, not better or worse.
+	"checkout_paid":          0,
+	"checkout_expired":       0,
+	"checkout_cancelled":     0,
+	"checkout_pay_expired":   0,
+	"checkout_resold_units":  0,
+	"checkout_errors":        -1,
+	"checkout_action_p99_ms": -1,
+	"expiry_lateness_p50_ms": -1,
+	"expiry_lateness_p99_ms": -1,
+	"expiry_lateness_max_ms": -1,
+	"ledger_samples":         0,
 }
 
 // Metrics flattens a scenario into named numbers: the names thresholds and
 // the comparison use. Metrics that the scenario did not measure are absent,
 // not zero: drain_seconds and max_writer_lag only with a Drain (and
 // max_writer_lag_seconds only with an offered rate too),
-// persist_*_ms only with Persist, search_best_rps only with a Search.
+// persist_*_ms only with Persist, search_best_rps only with a Search, the
+// checkout_*, expiry_lateness_* and ledger_samples only with a Checkout.
 //
 // Derived ratios never divide by zero: achieved_ratio is 0 when nothing was
 // offered (a closed-model scenario), outcome_share.* is 0 when there were no
@@ -95,6 +109,19 @@ func Metrics(s *Scenario) map[string]float64 {
 	}
 	if s.Search != nil {
 		m["search_best_rps"] = s.Search.BestRPS
+	}
+	if c := s.Checkout; c != nil {
+		m["checkout_paid"] = float64(c.Paid)
+		m["checkout_expired"] = float64(c.Expired)
+		m["checkout_cancelled"] = float64(c.Cancelled)
+		m["checkout_pay_expired"] = float64(c.Payments["order_expired"])
+		m["checkout_resold_units"] = float64(c.ResoldUnits)
+		m["checkout_errors"] = float64(c.Errors)
+		m["checkout_action_p99_ms"] = c.Actions.P99Ms
+		m["expiry_lateness_p50_ms"] = c.ExpiryLateness.P50Ms
+		m["expiry_lateness_p99_ms"] = c.ExpiryLateness.P99Ms
+		m["expiry_lateness_max_ms"] = c.ExpiryLateness.MaxMs
+		m["ledger_samples"] = float64(c.Samples)
 	}
 	violations := 0
 	for _, inv := range s.Invariants {

@@ -34,6 +34,10 @@ func fullScenario(name string) Scenario {
 			{ID: "I3", Pass: false},
 		},
 		Search: &Search{BestRPS: 12_000},
+		Checkout: &Checkout{Paid: 100, Expired: 60, Cancelled: 40, ResoldUnits: 95, Errors: 1,
+			Payments:       map[string]int64{"paid": 100, "order_expired": 30},
+			Actions:        Latency{P99Ms: 7},
+			ExpiryLateness: Latency{P50Ms: 120, P99Ms: 230, MaxMs: 260}, Samples: 310},
 	}
 }
 
@@ -67,6 +71,17 @@ func TestMetrics(t *testing.T) {
 		"generator_late_p99_ms":   0.3,
 		"search_best_rps":         12_000,
 		"invariant_violations":    2,
+		"checkout_paid":           100,
+		"checkout_expired":        60,
+		"checkout_cancelled":      40,
+		"checkout_pay_expired":    30,
+		"checkout_resold_units":   95,
+		"checkout_errors":         1,
+		"checkout_action_p99_ms":  7,
+		"expiry_lateness_p50_ms":  120,
+		"expiry_lateness_p99_ms":  230,
+		"expiry_lateness_max_ms":  260,
+		"ledger_samples":          310,
 		"outcome.accepted":        600,
 		"outcome.sold_out":        300,
 		"outcome.duplicate":       100,

@@ -102,6 +102,8 @@ type Scenario struct {
 	Thresholds []Threshold `json:"thresholds,omitempty"`
 	Timeline   []Point     `json:"timeline,omitempty"`
 	Search     *Search     `json:"search,omitempty"`
+	// Checkout is the checkout window's figures, for a sale with one.
+	Checkout *Checkout `json:"checkout,omitempty"`
 	// Repetitions holds the individual runs when the scenario was repeated
 	// (the gate); the scenario's own figures are then their medians.
 	Repetitions []Repetition `json:"repetitions,omitempty"`
@@ -188,7 +190,7 @@ type Drain struct {
 	MaxLag int64 `json:"max_lag"`
 }
 
-// Invariant is one of DESIGN.md's I1–I5 (or a harness check), checked after
+// Invariant is one of DESIGN.md's I1–I6 (or a harness check), checked after
 // the drain against PostgreSQL, Redis and the API's own answers.
 type Invariant struct {
 	ID     string `json:"id"`
@@ -225,6 +227,62 @@ type Point struct {
 	Unpersisted int64 `json:"unpersisted"`
 	// WriterLag is the writer group's consumer lag at T, in records.
 	WriterLag int64 `json:"writer_lag"`
+	// Remaining, Held and Paid are the sale's units by state at T (the
+	// last read of the sale hash in that second), when Ledger: for a sale
+	// with a checkout window.
+	Ledger    bool  `json:"ledger,omitempty"`
+	Remaining int64 `json:"remaining,omitempty"`
+	Held      int64 `json:"held,omitempty"`
+	Paid      int64 `json:"paid,omitempty"`
+}
+
+// Checkout is what happened in a sale's checkout window (issue #14): what
+// the winners were told to do, what the API answered their payments and
+// cancellations, how every hold ended in PostgreSQL, how many units were
+// sold again, and how late the holds expired.
+type Checkout struct {
+	HoldSeconds int64 `json:"hold_seconds"`
+	// Seed decided each winner's fate (package checkout's Decide).
+	Seed uint64 `json:"seed"`
+	// Winners is the orders answered 202; Planned how many of them were
+	// to pay, cancel, expire, or expire and then pay (late_pay).
+	Winners int64            `json:"winners"`
+	Planned map[string]int64 `json:"planned"`
+	// Payments and Cancels count the API's answers by name: paid,
+	// cancelled, order_expired …, and transport_error, http_error.
+	Payments map[string]int64 `json:"payments"`
+	Cancels  map[string]int64 `json:"cancels"`
+	// Errors is the actions answered what their plan does not allow and
+	// the 202s without an expires_at (also counted in Scenario.Errors).
+	Errors int64 `json:"errors"`
+	// InDoubt is the actions without an answer the buyer can act on (no
+	// answer, a 5xx).
+	InDoubt int64 `json:"in_doubt"`
+	// Paid, Expired, Cancelled and Held are orders by their final hold in
+	// PostgreSQL; the *Units fields the same in units.
+	Paid           int64 `json:"paid"`
+	Expired        int64 `json:"expired"`
+	Cancelled      int64 `json:"cancelled"`
+	Held           int64 `json:"held"`
+	PaidUnits      int64 `json:"paid_units"`
+	ExpiredUnits   int64 `json:"expired_units"`
+	CancelledUnits int64 `json:"cancelled_units"`
+	// ResoldUnits is the units accepted beyond the stock: each one a unit
+	// that came back (expired or cancelled) and was sold again. A lower
+	// bound on resales, exact when every unit sold at least once.
+	ResoldUnits int64 `json:"resold_units"`
+	// ExpiryLateness is ended_at − expires_at of every expired order, both
+	// by the ledger's clock (PostgreSQL keeps them from Redis): how long a
+	// hold outlived its window.
+	ExpiryLateness Latency `json:"expiry_lateness"`
+	// Actions is the latency of the payments and cancellations, from when
+	// each was due.
+	Actions Latency `json:"actions"`
+	// Samples is the reads of the sale hash during the run (every 100 ms),
+	// each checked for stock = remaining + held + paid; Unread the ones that
+	// found no sale (being rebuilt) or failed.
+	Samples int64 `json:"samples"`
+	Unread  int64 `json:"unread"`
 }
 
 // Search is a search scenario's (max, write-max) hunt for the highest

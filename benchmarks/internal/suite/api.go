@@ -21,7 +21,11 @@ func (b *Bench) target(sale string) load.Config {
 
 // createSale puts a fresh sale through the admin API.
 func (b *Bench) createSale(ctx context.Context, s verify.Sale) error {
-	body, _ := json.Marshal(map[string]any{"name": "blitzbench " + s.ID, "stock": s.Stock, "per_user_limit": s.Limit})
+	def := map[string]any{"name": "blitzbench " + s.ID, "stock": s.Stock, "per_user_limit": s.Limit}
+	if s.HoldSeconds > 0 {
+		def["hold_seconds"] = s.HoldSeconds
+	}
+	body, _ := json.Marshal(def)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, b.st.API.JoinPath("/v1/admin/sales", s.ID).String(), bytes.NewReader(body))
 	if err != nil {
 		return err

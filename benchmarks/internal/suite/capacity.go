@@ -51,7 +51,7 @@ func (b *Bench) Capacity(ctx context.Context, s *scenarios.Scenario, d time.Dura
 		return nil, err
 	}
 	r.Drain = &dr
-	if r.Invariants, err = b.check.Check(ctx, sale, reqs[:len(run.Results)], run.Results); err != nil {
+	if r.Invariants, _, err = b.check.Check(ctx, sale, reqs[:len(run.Results)], run.Results, nil); err != nil {
 		return nil, err
 	}
 	return r, b.cleanup(ctx, sale.ID, reqs[:len(run.Results)], run.Results)

@@ -36,6 +36,7 @@ func Finish(f *results.File, out string) error {
 	fmt.Println()
 	report.Table(os.Stdout, f)
 	searchBests(os.Stdout, f)
+	checkoutLines(os.Stdout, f)
 	fmt.Printf("\nresults: %s\nreport:  %s\n", filepath.Join(out, "results.json"), filepath.Join(out, "report.html"))
 	if !f.Pass {
 		fmt.Println("FAIL")
@@ -77,5 +78,30 @@ func searchBests(w io.Writer, f *results.File) {
 		} else {
 			fmt.Fprintf(w, "%s: no rate tried meets %s\n", s.Name, s.Search.Objective)
 		}
+	}
+}
+
+// checkoutLines prints, under the table, what each checkout window did:
+// "checkout: 431 winners: paid 200, expired 137, cancelled 94; 231 units
+// resold; expiry lateness p50 104 ms, p99 212 ms, max 230 ms; I6 PASS".
+func checkoutLines(w io.Writer, f *results.File) {
+	for _, s := range f.Scenarios {
+		c := s.Checkout
+		if c == nil {
+			continue
+		}
+		i6 := "not checked"
+		for _, inv := range s.Invariants {
+			if inv.ID == "I6" {
+				i6 = "FAIL"
+				if inv.Pass {
+					i6 = "PASS"
+				}
+			}
+		}
+		l := c.ExpiryLateness
+		fmt.Fprintf(w, "%s: %d winners: paid %d, expired %d, cancelled %d; %d units resold; %d payments answered order_expired; expiry lateness p50 %s ms, p99 %s ms, max %s ms (%d expiries); %d ledger samples; I6 %s\n",
+			s.Name, c.Winners, c.Paid, c.Expired, c.Cancelled, c.ResoldUnits, c.Payments["order_expired"],
+			report.Whole(l.P50Ms), report.Whole(l.P99Ms), report.Whole(l.MaxMs), l.Count, c.Samples, i6)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/blitzbuy/blitzbuy/benchmarks/internal/checkout"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/cpu"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/load"
 	"github.com/blitzbuy/blitzbuy/benchmarks/internal/requests"
@@ -24,7 +25,8 @@ func (b *Bench) Once(ctx context.Context, s *scenarios.Scenario, stages []result
 	if err != nil {
 		return nil, nil, err
 	}
-	sale := verify.Sale{ID: fmt.Sprintf("bench-%s-%d", s.Name, time.Now().UnixMilli()), Stock: s.Sale.Stock, Limit: s.Sale.PerUserLimit}
+	sale := verify.Sale{ID: fmt.Sprintf("bench-%s-%d", s.Name, time.Now().UnixMilli()), Stock: s.Sale.Stock, Limit: s.Sale.PerUserLimit,
+		HoldSeconds: s.Sale.HoldSeconds}
 	if err := b.createSale(ctx, sale); err != nil {
 		return nil, nil, err
 	}
@@ -34,18 +36,31 @@ func (b *Bench) Once(ctx context.Context, s *scenarios.Scenario, stages []result
 		return nil, nil, err
 	}
 	smp := b.sample(ctx, sale.ID)
+	cfg := b.target(sale.ID)
+	var win *window
+	if sale.HoldSeconds > 0 {
+		plan := scenarios.Checkout{} // no plan: every hold expires
+		if s.Checkout != nil {
+			plan = *s.Checkout
+		}
+		win = b.watchWindow(ctx, sale, plan, reqs)
+		cfg.OnAccepted = win.actor.Accepted
+	}
 	// The CPU is measured over the load alone: the drain and the
 	// verification are the harness's work, not the requests'.
 	span := b.cpu.Start()
-	run, err := b.open(ctx, s.Name, sale.ID, sched, reqs)
+	run, err := b.open(ctx, s.Name, cfg, sched, reqs)
 	secs := span.Stop()
 	if err != nil {
 		smp.stop()
+		if win != nil {
+			win.stop()
+		}
 		return nil, nil, err
 	}
 	sum := load.Summarize(run, "open")
 	sum.Load.Stages, sum.Load.OfferedRPS = stages, offered(len(sched), stages)
-	v, err := b.verify(ctx, sale, reqs, run, smp)
+	v, err := b.verify(ctx, sale, reqs, run, smp, win)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -54,9 +69,8 @@ func (b *Bench) Once(ctx context.Context, s *scenarios.Scenario, stages []result
 	return r, run, nil
 }
 
-// open sends reqs on sched, with a live line on a terminal.
-func (b *Bench) open(ctx context.Context, name, sale string, sched load.Schedule, reqs []load.Request) (*load.Run, error) {
-	cfg := b.target(sale)
+// open sends reqs on sched to cfg's target, with a live line on a terminal.
+func (b *Bench) open(ctx context.Context, name string, cfg load.Config, sched load.Schedule, reqs []load.Request) (*load.Run, error) {
 	if b.tty {
 		cfg.Progress = progress(name)
 	}
@@ -78,15 +92,19 @@ func offered(requests int, stages []results.Stage) float64 {
 
 // verified is what the stores said after a run.
 type verified struct {
-	drain   results.Drain
-	invs    []results.Invariant
-	persist results.Latency
-	samples []sample
+	drain    results.Drain
+	invs     []results.Invariant
+	persist  results.Latency
+	samples  []sample
+	checkout *results.Checkout
+	ledger   []verify.Ledger
 }
 
-// verify waits for the run's accepted orders to be persisted, checks I1–I5,
-// measures the persistence latency and removes the sale's keys.
-func (b *Bench) verify(ctx context.Context, sale verify.Sale, reqs []load.Request, run *load.Run, smp *sampler) (verified, error) {
+// verify waits for the run's accepted orders to be persisted (and, with a
+// checkout window, for the harness's last payments and every hold's end),
+// checks I1–I5 (and I6), measures the persistence latency and removes the
+// sale's keys.
+func (b *Bench) verify(ctx context.Context, sale verify.Sale, reqs []load.Request, run *load.Run, smp *sampler, win *window) (verified, error) {
 	var v verified
 	accepted := map[string]bool{}
 	for i := range run.Results {
@@ -94,18 +112,36 @@ func (b *Bench) verify(ctx context.Context, sale verify.Sale, reqs []load.Reques
 			accepted[id] = true
 		}
 	}
+	var orders []checkout.Order
+	if win != nil {
+		// The last winners act up to a window (and a late payment) after
+		// the load: their answers belong to the run.
+		orders = win.actor.Wait()
+	}
 	drain, err := b.check.Drain(ctx, sale.ID, int64(len(accepted)), b.DrainTimeout, smp.maxLag())
 	v.drain, v.samples = drain, smp.stop()
+	var w *verify.Window
+	if win != nil {
+		w = win.stop()
+		w.Start, w.Orders = run.Start, orders
+		v.ledger = w.Samples
+	}
 	if err != nil {
 		return v, err
 	}
-	if v.invs, err = b.check.Check(ctx, sale, reqs, run.Results); err != nil {
+	if v.invs, v.checkout, err = b.check.Check(ctx, sale, reqs, run.Results, w); err != nil {
 		return v, err
 	}
 	if v.persist, err = b.check.PersistLatency(ctx, sale.ID); err != nil {
 		return v, err
 	}
-	return v, b.cleanup(ctx, sale.ID, reqs, run.Results)
+	if err := b.cleanup(ctx, sale.ID, reqs, run.Results); err != nil {
+		return v, err
+	}
+	if len(orders) > 0 && !b.KeepKeys {
+		return v, b.check.CleanupPayments(ctx, sale.ID, orders)
+	}
+	return v, nil
 }
 
 // score is the scenario's figures: the summary, the drain and the
@@ -115,8 +151,8 @@ func (b *Bench) score(s *scenarios.Scenario, sale string, sum load.Summary, run 
 	r := &results.Scenario{
 		Name: s.Name, Version: s.Version, Description: s.Description, File: s.File, SaleID: sale,
 		Load: sum.Load, Latency: sum.Latency, Outcomes: sum.Outcomes, Generator: sum.Generator,
-		Drain: &v.drain, Invariants: v.invs,
-		Timeline: timeline(sum.Timeline, run, v.samples),
+		Drain: &v.drain, Invariants: v.invs, Checkout: v.checkout,
+		Timeline: ledgerTimeline(timeline(sum.Timeline, run, v.samples), run, v.ledger),
 	}
 	if v.persist.Count > 0 {
 		r.Persist = &v.persist
@@ -129,6 +165,11 @@ func (b *Bench) score(s *scenarios.Scenario, sale string, sum load.Summary, run 
 		if !expected[o] && o != load.NotSent.String() {
 			r.Errors += n
 		}
+	}
+	if v.checkout != nil {
+		// A payment or cancellation answered what its plan does not allow
+		// is an error of the run like an unexpected order answer.
+		r.Errors += v.checkout.Errors
 	}
 	if wall := run.Wall.Seconds(); wall > 0 {
 		r.AcceptedRPS = math.Round(float64(sum.Count(load.Accepted)) / wall)

@@ -1,8 +1,10 @@
 // Package suite runs blitzbench's scenarios against the stack: it calibrates
 // the ceiling, warms the stack up, and for every scenario creates a fresh
 // sale, sends the scenario's traffic, waits for the pipeline to drain,
-// verifies I1–I5 and applies the thresholds. The commands (run, gate) are
-// built on its Bench; what they print and write at the end is Finish.
+// verifies I1–I5 (I6 too for a sale with a checkout window, whose winners
+// it pays for and cancels through the API) and applies the thresholds. The
+// commands (run, gate) are built on its Bench; what they print and write at
+// the end is Finish.
 package suite
 
 import (

@@ -1,7 +1,8 @@
-// Package verify checks a finished run against DESIGN.md's invariants I1–I5,
-// reading PostgreSQL (the durable ledger), Redis (the hot ledger) and Kafka
-// (the writer's consumer lag) directly, and comparing them with the answers
-// the API gave. It first waits for the pipeline to drain. It knows the
+// Package verify checks a finished run against DESIGN.md's invariants I1–I5
+// (and I6 for a sale with a checkout window, window.go), reading PostgreSQL
+// (the durable ledger), Redis (the hot ledger) and Kafka (the writer's
+// consumer lag) directly, and comparing them with the answers the API gave.
+// It first waits for the pipeline to drain. It knows the
 // storage layout the services document (the Redis keys through
 // testkit/ledgerkeys, which reservation's tests hold to its own key
 // functions; the orders and sale_totals tables) but imports nothing of
@@ -84,6 +85,8 @@ func (c *Checker) Close() {
 type Sale struct {
 	ID           string
 	Stock, Limit int64
+	// HoldSeconds is the checkout window (0: none).
+	HoldSeconds int64
 }
 
 // Persisted is the number of the sale's orders and units in PostgreSQL, from
@@ -115,9 +118,24 @@ func (c *Checker) Pending(ctx context.Context, sale string) (int64, error) {
 	return c.rdb.Do(ctx, c.rdb.B().Zcard().Key(ledgerkeys.Pending(sale)).Build()).AsInt64()
 }
 
+// Holds is the number of the sale's live checkout holds and of the ended
+// holds whose transition event Kafka has not acknowledged yet (both 0 for a
+// sale without a window).
+func (c *Checker) Holds(ctx context.Context, sale string) (live, ended int64, err error) {
+	rs := c.rdb.DoMulti(ctx, c.rdb.B().Zcard().Key(ledgerkeys.Holds(sale)).Build(), c.rdb.B().Zcard().Key(ledgerkeys.Ended(sale)).Build())
+	if live, err = rs[0].AsInt64(); err != nil {
+		return 0, 0, err
+	}
+	ended, err = rs[1].AsInt64()
+	return live, ended, err
+}
+
 // Drain waits until the outbox is empty, the writer's lag is 0 and at least
 // `accepted` orders of the sale are persisted, polling every 100 ms, for at
-// most timeout. maxLag seeds Drain.MaxLag with what was seen during the load.
+// most timeout. For a sale with a checkout window it also waits until every
+// hold has ended and the transitions outbox is empty, so that PostgreSQL
+// has every order's final state (the two are read before the lag: a
+// transition acknowledged after the lag was read would otherwise escape it). maxLag seeds Drain.MaxLag with what was seen during the load.
 // A store that cannot be read is asked again (a drill may have killed a
 // broker that is still restarting); only when the timeout passes with the
 // last look failed is that an error.
@@ -129,11 +147,12 @@ func (c *Checker) Drain(ctx context.Context, sale string, accepted int64, timeou
 	var lastErr error
 	for {
 		pending, err1 := c.Pending(ctx, sale)
+		holds, ended, err4 := c.Holds(ctx, sale)
 		lag, err2 := c.Lag(ctx)
 		orders, _, err3 := c.Persisted(ctx, sale)
-		if lastErr = errors.Join(err1, err2, err3); lastErr == nil {
+		if lastErr = errors.Join(err1, err2, err3, err4); lastErr == nil {
 			d.MaxLag = max(d.MaxLag, lag)
-			if pending == 0 && lag == 0 && orders >= accepted {
+			if pending == 0 && holds == 0 && ended == 0 && lag == 0 && orders >= accepted {
 				d.Seconds = time.Since(start).Seconds()
 				return d, nil
 			}
@@ -172,48 +191,99 @@ func (c *Checker) PersistLatency(ctx context.Context, sale string) (results.Late
 type pgOrder struct {
 	user, key, status string
 	qty               int64
+	// hold is the checkout window's state ("" for a sale without one):
+	// held, paid, expired, cancelled; expires and ended its times.
+	hold           string
+	expires, ended *time.Time
 }
 
+// returned reports whether the order's hold ended with its units back in
+// the sale: it is persisted, and holds no units.
+func (o pgOrder) returned() bool { return o.hold == "expired" || o.hold == "cancelled" }
+
 // Check verifies I1–I5 for one sale after Drain, given every request sent
-// and its answer (same index). Violations are results, not errors; an error
-// means a store could not be read.
-func (c *Checker) Check(ctx context.Context, sale Sale, reqs []load.Request, res []load.Result) ([]results.Invariant, error) {
+// and its answer (same index), and I6 when w is not nil (a sale with a
+// checkout window: w holds what the run saw of it), with the window's
+// figures. Violations are results, not errors; an error means a store could
+// not be read.
+func (c *Checker) Check(ctx context.Context, sale Sale, reqs []load.Request, res []load.Result, w *Window) ([]results.Invariant, *results.Checkout, error) {
 	// PostgreSQL: every order row of the sale.
-	rows, err := c.pg.Query(ctx, `SELECT order_id, user_id, idempotency_key, quantity, status FROM orders WHERE sale_id = $1`, sale.ID)
+	rows, err := c.pg.Query(ctx, `SELECT order_id, user_id, idempotency_key, quantity, status, coalesce(hold, ''), expires_at, ended_at
+FROM orders WHERE sale_id = $1`, sale.ID)
 	if err != nil {
-		return nil, fmt.Errorf("verify: read orders: %w", err)
+		return nil, nil, fmt.Errorf("verify: read orders: %w", err)
 	}
 	pg := map[string]pgOrder{}
 	for rows.Next() {
 		var id string
 		var o pgOrder
-		if err := rows.Scan(&id, &o.user, &o.key, &o.qty, &o.status); err != nil {
+		if err := rows.Scan(&id, &o.user, &o.key, &o.qty, &o.status, &o.hold, &o.expires, &o.ended); err != nil {
 			rows.Close()
-			return nil, err
+			return nil, nil, err
 		}
 		pg[id] = o
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Redis: what is left, and what is still in the outbox.
-	remaining, err := c.rdb.Do(ctx, c.rdb.B().Hget().Key(ledgerkeys.Sale(sale.ID)).Field("remaining").Build()).AsInt64()
+	final, err := c.Ledger(ctx, sale.ID)
+	if err == nil && !final.Read {
+		err = errors.New("no such sale")
+	}
 	if err != nil {
-		return nil, fmt.Errorf("verify: read remaining: %w", err)
+		return nil, nil, fmt.Errorf("verify: read remaining: %w", err)
 	}
 	pending, err := c.Pending(ctx, sale.ID)
 	if err != nil {
-		return nil, fmt.Errorf("verify: read outbox: %w", err)
+		return nil, nil, fmt.Errorf("verify: read outbox: %w", err)
 	}
-	return Evaluate(sale, reqs, res, pg, remaining, pending), nil
+	invs := Evaluate(sale, reqs, res, pg, final.Remaining, pending)
+	if w == nil {
+		return invs, nil, nil
+	}
+	w.Final = final
+	inv, sum := checkoutWindow(sale, reqs, res, pg, *w)
+	return append(invs, inv), sum, nil
+}
+
+// Ledger reads the sale hash's counters in one HMGET, which Redis executes
+// atomically between two scripts: a consistent view of the hot ledger.
+func (c *Checker) Ledger(ctx context.Context, sale string) (Ledger, error) {
+	vs, err := c.rdb.Do(ctx, c.rdb.B().Hmget().Key(ledgerkeys.Sale(sale)).
+		Field("stock", "remaining", "held", "paid", "expired", "cancelled").Build()).ToArray()
+	l := Ledger{At: time.Now()}
+	if err != nil {
+		return l, err
+	}
+	n := make([]int64, len(vs))
+	for i, v := range vs {
+		if v.IsNil() {
+			continue // a counter not yet written is 0; no stock is no sale
+		}
+		if n[i], err = v.AsInt64(); err != nil {
+			return l, fmt.Errorf("field %d: %w", i, err)
+		}
+	}
+	l.Read = len(vs) == 6 && !vs[0].IsNil()
+	if l.Read {
+		l.Stock, l.Remaining, l.Held, l.Paid, l.Expired, l.Cancelled = n[0], n[1], n[2], n[3], n[4], n[5]
+	}
+	return l, nil
 }
 
 // Evaluate is Check's logic on data already read, separated so that it can
 // be tested against hand-made violations. It reads the API's answers and
 // the orders table once, then judges each invariant on its own.
+//
+// With a checkout window, an order whose hold expired or was cancelled is
+// persisted (I2 and I3 count it) but holds no units: its units were sold
+// again, so I1, I4 and I5 count only the live orders' units, and I6
+// (checkoutWindow) checks that they came back exactly once.
 func Evaluate(sale Sale, reqs []load.Request, res []load.Result, pg map[string]pgOrder, remaining, pending int64) []results.Invariant {
 	a := readAnswers(reqs, res)
+	a.subtractReturned(reqs, pg)
 	l := readLedger(pg)
 	return []results.Invariant{
 		noOversell(sale, reqs, a, l, remaining),
@@ -238,6 +308,10 @@ type answers struct {
 	byKey       map[[2]string][]answer
 	units       int64
 	perUser     map[string]int64
+	// returned is the units of accepted orders whose hold ended with the
+	// units back in the sale (by PostgreSQL); units and perUser exclude
+	// them.
+	returned int64
 	// unanswered holds the (user, key) pairs of requests that got no answer
 	// the client could act on: the connection broke, or a proxy answered
 	// for an instance that died holding the request. Their outcome is
@@ -276,8 +350,21 @@ func readAnswers(reqs []load.Request, res []load.Result) answers {
 	return a
 }
 
-// ledger is PostgreSQL's side: the confirmed orders' units, per user and
-// per (user, key).
+// subtractReturned takes the accepted orders whose hold expired or was
+// cancelled (in PostgreSQL) out of the units the buyers hold.
+func (a *answers) subtractReturned(reqs []load.Request, pg map[string]pgOrder) {
+	for _, id := range a.acceptedIDs {
+		if o, ok := pg[id]; ok && o.returned() {
+			q := reqs[a.accepted[id]]
+			a.returned += int64(q.Qty)
+			a.units -= int64(q.Qty)
+			a.perUser[q.User] -= int64(q.Qty)
+		}
+	}
+}
+
+// ledger is PostgreSQL's side: the confirmed orders' units (those that
+// still hold them: not expired or cancelled), per user and per (user, key).
 type ledger struct {
 	units   int64
 	perUser map[string]int64
@@ -290,9 +377,12 @@ func readLedger(pg map[string]pgOrder) ledger {
 		if o.status != "confirmed" {
 			continue
 		}
+		l.keys[[2]string{o.user, o.key}] = append(l.keys[[2]string{o.user, o.key}], id)
+		if o.returned() {
+			continue
+		}
 		l.units += o.qty
 		l.perUser[o.user] += o.qty
-		l.keys[[2]string{o.user, o.key}] = append(l.keys[[2]string{o.user, o.key}], id)
 	}
 	return l
 }
@@ -314,19 +404,26 @@ func invariant(id, name string, offending []string, detail string, args ...any) 
 func noOversell(sale Sale, reqs []load.Request, a answers, l ledger, remaining int64) results.Invariant {
 	var over []string
 	if a.units > sale.Stock || l.units > sale.Stock || remaining < 0 {
+		// Past the stock in creation order; with returned units in the
+		// run that order says nothing (a unit may be sold twice), so then
+		// the sale itself is named.
 		var units int64
 		for _, id := range a.acceptedIDs {
 			units += int64(reqs[a.accepted[id]].Qty)
-			if units > sale.Stock {
+			if units > sale.Stock && a.returned == 0 {
 				over = append(over, id)
 			}
 		}
 		if len(over) == 0 {
-			over = []string{fmt.Sprintf("sale %s: persisted %d, remaining %d", sale.ID, l.units, remaining)}
+			over = []string{fmt.Sprintf("sale %s: accepted %d units still held or paid, persisted %d, remaining %d", sale.ID, a.units, l.units, remaining)}
 		}
 	}
-	return invariant("I1", "no oversell", over, "stock %d; accepted by the API %d units (%d orders); persisted %d; remaining %d",
-		sale.Stock, a.units, len(a.acceptedIDs), l.units, remaining)
+	returned := ""
+	if a.returned > 0 {
+		returned = fmt.Sprintf(" (%d more came back: expired or cancelled)", a.returned)
+	}
+	return invariant("I1", "no oversell", over, "stock %d; accepted by the API %d units%s (%d orders); persisted %d; remaining %d",
+		sale.Stock, a.units, returned, len(a.acceptedIDs), l.units, remaining)
 }
 
 // noLostOrder is I2: every 202 is one confirmed row; no confirmed row
@@ -470,7 +567,8 @@ func less[K interface{ ~string | ~[2]string }](a, b K) bool {
 // TestKeysMatchLedgerkeys holds to the services' layout, and
 // TestVerifierCatchesOversell checks that nothing of a cleaned sale is left.
 func (c *Checker) Cleanup(ctx context.Context, sale string, reqs []load.Request, res []load.Result) error {
-	keys := []string{ledgerkeys.Sale(sale), ledgerkeys.Users(sale), ledgerkeys.Pending(sale)}
+	keys := []string{ledgerkeys.Sale(sale), ledgerkeys.Users(sale), ledgerkeys.Pending(sale),
+		ledgerkeys.Holds(sale), ledgerkeys.Ended(sale)}
 	seen := map[[2]string]bool{}
 	for i := range res {
 		if res[i].Outcome == load.NotSent {

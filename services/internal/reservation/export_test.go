@@ -6,6 +6,7 @@ var (
 	OrderKey   = orderKey
 	IdemKey    = idemKey
 	RateKey    = rateKey
+	PayIdemKey = payIdemKey
 	SalesIndex = salesIndex
 )
 
@@ -13,6 +14,12 @@ var (
 func SaleKeys(saleID string) (sale, users, pending string) {
 	k := saleKeys(saleID)
 	return k.sale, k.users, k.pending
+}
+
+// HoldKeys returns saleKeys(saleID)'s checkout window keys: (holds, ended).
+func HoldKeys(saleID string) (holds, ended string) {
+	k := saleKeys(saleID)
+	return k.holds, k.ended
 }
 
 // CountDial counts a connection on w without dialling one.

@@ -16,6 +16,7 @@ func TestKeysMatchLedgerkeys(t *testing.T) {
 		{"a", "a.b", "ab", "c"},
 	} {
 		sale, users, pending := reservation.SaleKeys(c.sale)
+		holds, ended := reservation.HoldKeys(c.sale)
 		for _, k := range []struct{ name, got, want string }{
 			{"sale", sale, ledgerkeys.Sale(c.sale)},
 			{"users", users, ledgerkeys.Users(c.sale)},
@@ -23,6 +24,9 @@ func TestKeysMatchLedgerkeys(t *testing.T) {
 			{"order", reservation.OrderKey(c.sale, c.order), ledgerkeys.Order(c.sale, c.order)},
 			{"idem", reservation.IdemKey(c.sale, c.user, c.key), ledgerkeys.Idem(c.sale, c.user, c.key)},
 			{"rate limit", reservation.RateKey(c.sale, c.user), ledgerkeys.RateLimit(c.sale, c.user)},
+			{"holds", holds, ledgerkeys.Holds(c.sale)},
+			{"ended", ended, ledgerkeys.Ended(c.sale)},
+			{"payment idem", reservation.PayIdemKey(c.sale, c.user, c.key), ledgerkeys.PayIdem(c.sale, c.user, c.key)},
 		} {
 			if k.got != k.want {
 				t.Errorf("sale %s: %s key: got %q, want %q (ledgerkeys)", c.sale, k.name, k.got, k.want)
