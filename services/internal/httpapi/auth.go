@@ -51,12 +51,6 @@ var (
 	ErrAdminTokenTooShort = errors.New("auth: admin token must be at least 16 bytes")
 )
 
-// ValidateCredentials reports every credential too short to be safe, for a
-// single JWT secret and the admin token.
-func ValidateCredentials(jwtSecret, adminToken string) error {
-	return errors.Join(singleKey(jwtSecret).Validate(), ValidateAdminToken(adminToken))
-}
-
 // ValidateAdminToken reports an admin token too short to be safe. The
 // Authenticator owns these rules; the config package calls this so a bad
 // environment fails before anything connects.

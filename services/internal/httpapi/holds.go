@@ -21,20 +21,6 @@ type PaymentRequest struct {
 	PaymentRef *string `json:"payment_ref"`
 }
 
-// validPaymentRef: 1-128 visible ASCII characters, as the provider's
-// reference is logged, stored and sent in events.
-func validPaymentRef(ref string) bool {
-	if len(ref) < 1 || len(ref) > 128 {
-		return false
-	}
-	for i := range len(ref) {
-		if ref[i] < 0x21 || ref[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
 // payOrder is POST /v1/orders/{orderID}/payment: the owner pays a held
 // order. 200 once OrderPaid is in Kafka; 404 for an order that is not the
 // caller's; 409 order_expired, order_cancelled, payment_not_required; 422
@@ -54,7 +40,7 @@ func (s *Server) payOrder(w http.ResponseWriter, r *http.Request) {
 		s.problemStatus(w, r, status, err)
 		return
 	}
-	if req.PaymentRef == nil || !validPaymentRef(*req.PaymentRef) {
+	if req.PaymentRef == nil || !order.ValidPaymentRef(*req.PaymentRef) {
 		s.problem(w, r, order.Errorf(order.CodeInvalidRequest, "payment_ref is required: 1 to 128 visible ASCII characters"))
 		return
 	}

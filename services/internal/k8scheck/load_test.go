@@ -44,7 +44,7 @@ const (
 )
 
 // testSecrets are the values the build puts in secrets.env: long enough for
-// the services' own checks (httpapi.ValidateCredentials), never real.
+// the services' own checks (httpapi.JWTConfig.Validate, httpapi.ValidateAdminToken), never real.
 var testSecrets = map[string]string{
 	"BLITZBUY_JWT_SECRET":   strings.Repeat("j", 32),
 	"BLITZBUY_ADMIN_TOKEN":  strings.Repeat("a", 16),
