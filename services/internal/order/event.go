@@ -79,23 +79,33 @@ func (e OrderPlaced) Encode() ([]byte, error) { return json.Marshal(e) }
 // DecodeOrderPlaced parses and validates an event; errors wrap
 // ErrMalformedEvent, ErrUnknownEventSchema or ErrInvalidEvent.
 func DecodeOrderPlaced(b []byte) (OrderPlaced, error) {
+	var e OrderPlaced
+	if err := decodeVersioned(b, OrderPlacedVersion, "", &e); err != nil {
+		return OrderPlaced{}, err
+	}
+	return e, e.Validate()
+}
+
+// decodeVersioned unmarshals an event's body into v once its schema_version
+// is want: errors wrap ErrMalformedEvent (not JSON, no version) or
+// ErrUnknownEventSchema (another version, named after label).
+func decodeVersioned(b []byte, want int, label string, v any) error {
 	var probe struct {
 		SchemaVersion *int `json:"schema_version"`
 	}
 	if err := json.Unmarshal(b, &probe); err != nil {
-		return OrderPlaced{}, fmt.Errorf("%w: %v", ErrMalformedEvent, err)
+		return fmt.Errorf("%w: %v", ErrMalformedEvent, err)
 	}
 	if probe.SchemaVersion == nil {
-		return OrderPlaced{}, fmt.Errorf("%w: schema_version missing", ErrMalformedEvent)
+		return fmt.Errorf("%w: schema_version missing", ErrMalformedEvent)
 	}
-	if *probe.SchemaVersion != OrderPlacedVersion {
-		return OrderPlaced{}, fmt.Errorf("%w: %d", ErrUnknownEventSchema, *probe.SchemaVersion)
+	if *probe.SchemaVersion != want {
+		return fmt.Errorf("%w: %s%d", ErrUnknownEventSchema, label, *probe.SchemaVersion)
 	}
-	var e OrderPlaced
-	if err := json.Unmarshal(b, &e); err != nil {
-		return OrderPlaced{}, fmt.Errorf("%w: %v", ErrMalformedEvent, err)
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformedEvent, err)
 	}
-	return e, e.Validate()
+	return nil
 }
 
 // Validate checks the event's fields.
@@ -208,21 +218,9 @@ func DecodeTransition(eventType string, b []byte) (OrderTransition, error) {
 	if !IsTransitionType(eventType) {
 		return OrderTransition{}, fmt.Errorf("%w: event type %q", ErrUnknownEventSchema, eventType)
 	}
-	var probe struct {
-		SchemaVersion *int `json:"schema_version"`
-	}
-	if err := json.Unmarshal(b, &probe); err != nil {
-		return OrderTransition{}, fmt.Errorf("%w: %v", ErrMalformedEvent, err)
-	}
-	if probe.SchemaVersion == nil {
-		return OrderTransition{}, fmt.Errorf("%w: schema_version missing", ErrMalformedEvent)
-	}
-	if *probe.SchemaVersion != OrderTransitionVersion {
-		return OrderTransition{}, fmt.Errorf("%w: %s %d", ErrUnknownEventSchema, eventType, *probe.SchemaVersion)
-	}
 	var t OrderTransition
-	if err := json.Unmarshal(b, &t); err != nil {
-		return OrderTransition{}, fmt.Errorf("%w: %v", ErrMalformedEvent, err)
+	if err := decodeVersioned(b, OrderTransitionVersion, eventType+" ", &t); err != nil {
+		return OrderTransition{}, err
 	}
 	if t.Type != eventType {
 		return OrderTransition{}, fmt.Errorf("%w: type %q in a record of event type %q", ErrInvalidEvent, t.Type, eventType)
