@@ -185,8 +185,8 @@ var (
 // It decides the winner's fate and schedules its action; it never blocks.
 func (a *Actor) Accepted(i int, body []byte) {
 	q := a.cfg.Reqs[i]
-	o := &Order{Req: i, OrderID: string(field(body, idField)), User: q.User, Qty: q.Qty}
-	exp, err := time.Parse(time.RFC3339Nano, string(field(body, expiresField)))
+	o := &Order{Req: i, OrderID: string(load.Field(body, idField)), User: q.User, Qty: q.Qty}
+	exp, err := time.Parse(time.RFC3339Nano, string(load.Field(body, expiresField)))
 	if err != nil {
 		o.Err = fmt.Sprintf("a 202 without a valid expires_at (%v)", err)
 	} else {
@@ -275,17 +275,4 @@ func classify(status int, body []byte) string {
 		return s
 	}
 	return HTTPError
-}
-
-// field returns the string value after prefix in a small flat JSON body.
-func field(body, prefix []byte) []byte {
-	i := bytes.Index(body, prefix)
-	if i < 0 {
-		return nil
-	}
-	v := body[i+len(prefix):]
-	if j := bytes.IndexByte(v, '"'); j >= 0 {
-		return v[:j]
-	}
-	return nil
 }

@@ -372,7 +372,7 @@ func (r *runner) send(i int, sched time.Duration, req *fasthttp.Request, resp *f
 		res.Replayed = res.Status == fasthttp.StatusAccepted && replayed(&resp.Header)
 		res.Outcome = classify(res.Status, res.Replayed, resp.Body())
 		if res.Status == fasthttp.StatusAccepted {
-			res.OrderID = string(field(resp.Body(), idField))
+			res.OrderID = string(Field(resp.Body(), idField))
 			if r.cfg.OnAccepted != nil && !res.Replayed {
 				r.cfg.OnAccepted(i, resp.Body())
 			}
@@ -423,7 +423,7 @@ func classify(status int, replayed bool, body []byte) Outcome {
 	case 1:
 		return cands[0]
 	}
-	code := field(body, codeField)
+	code := Field(body, codeField)
 	for _, o := range cands {
 		if string(code) == outcomes[o].name {
 			return o
@@ -432,9 +432,9 @@ func classify(status int, replayed bool, body []byte) Outcome {
 	return HTTPError
 }
 
-// field returns the string value after prefix in a small JSON body (the API's
+// Field returns the string value after prefix in a small JSON body (the API's
 // answers are flat objects whose ids and codes never contain quotes).
-func field(body, prefix []byte) []byte {
+func Field(body, prefix []byte) []byte {
 	i := bytes.Index(body, prefix)
 	if i < 0 {
 		return nil

@@ -105,13 +105,13 @@ func TestField(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := field([]byte(tt.body), []byte(tt.prefix))
+			got := Field([]byte(tt.body), []byte(tt.prefix))
 			if tt.wantOK {
 				if got == nil || string(got) != tt.want {
-					t.Errorf("field(%q, %q) = %q (nil %v), want %q", tt.body, tt.prefix, got, got == nil, tt.want)
+					t.Errorf("Field(%q, %q) = %q (nil %v), want %q", tt.body, tt.prefix, got, got == nil, tt.want)
 				}
 			} else if got != nil {
-				t.Errorf("field(%q, %q) = %q, want nil", tt.body, tt.prefix, got)
+				t.Errorf("Field(%q, %q) = %q, want nil", tt.body, tt.prefix, got)
 			}
 		})
 	}
@@ -124,20 +124,20 @@ func FuzzField(f *testing.F) {
 	f.Add([]byte(``), []byte(``))
 	f.Add([]byte(`"""`), []byte(`"`))
 	f.Fuzz(func(t *testing.T, body, prefix []byte) {
-		got := field(body, prefix)
+		got := Field(body, prefix)
 		if got == nil {
 			return
 		}
 		if bytes.IndexByte(got, '"') >= 0 {
-			t.Fatalf("field(%q, %q) = %q contains a quote", body, prefix, got)
+			t.Fatalf("Field(%q, %q) = %q contains a quote", body, prefix, got)
 		}
 		if !bytes.Contains(body, got) {
-			t.Fatalf("field(%q, %q) = %q is not a substring of the body", body, prefix, got)
+			t.Fatalf("Field(%q, %q) = %q is not a substring of the body", body, prefix, got)
 		}
 		// It is exactly what follows the first occurrence of the prefix.
 		i := bytes.Index(body, prefix)
 		if i < 0 || !bytes.HasPrefix(body[i+len(prefix):], append(got, '"')) {
-			t.Fatalf("field(%q, %q) = %q is not the value after the first prefix", body, prefix, got)
+			t.Fatalf("Field(%q, %q) = %q is not the value after the first prefix", body, prefix, got)
 		}
 	})
 }
