@@ -23,6 +23,7 @@ import (
 type HoldLedger interface {
 	Pay(ctx context.Context, p order.Payment) (order.Order, error)
 	Cancel(ctx context.Context, orderID, userID string) (order.Order, error)
+	DueSales(ctx context.Context, saleIDs []string) ([]string, error)
 	ExpireDue(ctx context.Context, saleID string, limit int64) (order.Expired, error)
 	Order(ctx context.Context, orderID string) (order.Order, error)
 	SaleIDs(ctx context.Context) ([]string, error)
@@ -122,6 +123,9 @@ type ExpiryMetrics interface {
 // returns how many holds it expired.
 func (h *Holds) Expire(ctx context.Context, limit int64, m ExpiryMetrics) (int, error) {
 	sales, err := h.ledger.SaleIDs(ctx)
+	if err == nil {
+		sales, err = h.ledger.DueSales(ctx, sales)
+	}
 	if err != nil {
 		return 0, err
 	}

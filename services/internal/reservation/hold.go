@@ -120,6 +120,31 @@ func (s *Store) holdAnswer(ctx context.Context, orderID string, reply []string, 
 // so a Redis clock slightly ahead does not delay expiries by a sweep.
 const expiryClockMargin = 100 * time.Millisecond
 
+// DueSales names those of saleIDs with a hold whose window has passed, in
+// one pipelined round trip: the sweeper runs five times a second over every
+// sale, and most sales have no window at all.
+func (s *Store) DueSales(ctx context.Context, saleIDs []string) ([]string, error) {
+	if len(saleIDs) == 0 {
+		return nil, nil
+	}
+	due := strconv.FormatInt(time.Now().Add(expiryClockMargin).UnixMilli(), 10)
+	cmds := make(rueidis.Commands, len(saleIDs))
+	for i, id := range saleIDs {
+		cmds[i] = s.client.B().Zcount().Key(saleKeys(id).holds).Min("-inf").Max(due).Build()
+	}
+	var out []string
+	for i, r := range s.client.DoMulti(ctx, cmds...) {
+		n, err := r.AsInt64()
+		if err != nil {
+			return nil, fmt.Errorf("due holds: %w", err)
+		}
+		if n > 0 {
+			out = append(out, saleIDs[i])
+		}
+	}
+	return out, nil
+}
+
 // ExpireDue expires up to limit holds of saleID whose window has passed,
 // returning their units, and names them with their lateness summed (now -
 // expires_at when each expired). Safe to run on every API instance at once:
